@@ -1,0 +1,65 @@
+"""The forward Ornstein-Uhlenbeck process and the IDM bandwidth rule.
+
+Forward process (unit noise): ``dX = -X dt + dW``, so that
+
+.. math::
+
+    X_t = \\alpha_t X_0 + \\sqrt{v_t}\\, \\xi, \\qquad \\alpha_t = e^{-t},
+    \\qquad v_t = \\frac{1 - e^{-2t}}{2},
+
+with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
+``e^{s}(x + s * score_s(x))`` is the Tweedie posterior mean up to ``O(s^2)``
+(``v_s = s - s^2 + O(s^3)``), see ``DESIGN.md`` section 1.
+"""
+
+import jax.numpy as jnp
+
+__all__ = ["alpha", "var", "bandwidth", "time_grid"]
+
+
+def alpha(t):
+    """Signal scale ``alpha_t = exp(-t)``."""
+    return jnp.exp(-jnp.asarray(t))
+
+
+def var(t):
+    """Noise variance ``v_t = (1 - exp(-2t)) / 2``, computed as ``-expm1(-2t) / 2``.
+
+    The naive form loses 40% relative accuracy at ``t = 1e-7`` in float32.
+    """
+    return -jnp.expm1(-2.0 * jnp.asarray(t)) / 2.0
+
+
+def bandwidth(n, d, c=1.0):
+    """IDM bandwidth ``sigma = c * n^(-1/(d+4))``; the stopping time is ``s = sigma^2``.
+
+    Args:
+      n: number of training points (>= 2).
+      d: intrinsic dimension of the data manifold (>= 1).
+      c: positive constant.
+
+    Returns:
+      ``sigma`` as a float (a Python float for Python inputs, so it can be passed as a
+      traced argument without recompiling).
+    """
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got n={n}")
+    if d is None or d < 1:
+        raise ValueError(f"the intrinsic dimension d must be >= 1, got d={d}")
+    if not c > 0:
+        raise ValueError(f"c must be > 0, got c={c}")
+    return c * float(n) ** (-1.0 / (d + 4))
+
+
+def time_grid(T, t_end, steps):
+    """Geometric reverse-time grid ``T = t_0 > t_1 > ... > t_steps = t_end``.
+
+    ``t_k = T * (t_end / T)^(k / steps)``. ``T`` and ``t_end`` may be traced; ``steps`` is a
+    Python int (it fixes the shape).
+
+    Returns:
+      Array of shape ``[steps + 1]``.
+    """
+    k = jnp.arange(steps + 1) / steps
+    T = jnp.asarray(T)
+    return T * jnp.exp(k * jnp.log(jnp.asarray(t_end) / T))
