@@ -1,11 +1,11 @@
-"""The forward Ornstein-Uhlenbeck process and the IDM bandwidth rule.
+r"""The forward Ornstein-Uhlenbeck process and the IDM bandwidth rule.
 
 Forward process (unit noise): ``dX = -X dt + dW``, so that
 
 .. math::
 
-    X_t = \\alpha_t X_0 + \\sqrt{v_t}\\, \\xi, \\qquad \\alpha_t = e^{-t},
-    \\qquad v_t = \\frac{1 - e^{-2t}}{2},
+    X_t = \alpha_t X_0 + \sqrt{v_t}\, \xi, \qquad \alpha_t = e^{-t},
+    \qquad v_t = \frac{1 - e^{-2t}}{2},
 
 with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
 ``e^{s}(x + s * score_s(x))`` is the Tweedie posterior mean up to ``O(s^2)``

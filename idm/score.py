@@ -1,18 +1,18 @@
-"""Exact score and Tweedie denoiser of the Gaussian-smoothed empirical measure.
+r"""Exact score and Tweedie denoiser of the Gaussian-smoothed empirical measure.
 
 For training points ``x_1..x_n`` the forward marginal at time ``t`` is
 
 .. math::
 
-    \\hat p_t(x) = \\frac1n \\sum_i N(x;\\, \\alpha_t x_i,\\, v_t I),
+    \hat p_t(x) = \frac1n \sum_i N(x;\, \alpha_t x_i,\, v_t I),
 
 whose posterior weights, denoiser and score are
 
 .. math::
 
-    w_i(x) = \\operatorname{softmax}_i\\Big(-\\frac{|x - \\alpha_t x_i|^2}{2 v_t}\\Big),\\quad
-    E[X_0 \\mid X_t = x] = \\sum_i w_i x_i,\\quad
-    \\nabla \\log \\hat p_t(x) = \\frac{\\alpha_t \\sum_i w_i x_i - x}{v_t}.
+    w_i(x) = \operatorname{softmax}_i\Big(-\frac{|x - \alpha_t x_i|^2}{2 v_t}\Big),\quad
+    E[X_0 \mid X_t = x] = \sum_i w_i x_i,\quad
+    \nabla \log \hat p_t(x) = \frac{\alpha_t \sum_i w_i x_i - x}{v_t}.
 
 This is attention with query ``x``, keys ``alpha_t x_i`` and values ``x_i``. It is computed
 in the GEMM form ``logit_i = (alpha x.x_i - alpha^2 |x_i|^2 / 2) / v`` (the ``|x|^2`` term

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from idm import schedule
-from idm.score import denoise, posterior_mean_and_score, score
+from idm.score import denoise, score
 
 TIMES = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 8.0]
 
@@ -16,8 +16,8 @@ def log_density(x, data, t):
     a, v = schedule.alpha(t), schedule.var(t)
     sq = jnp.sum((x[None, :] - a * data) ** 2, axis=-1)
     D = data.shape[1]
-    return jax.nn.logsumexp(-sq / (2 * v)) - jnp.log(data.shape[0]) - 0.5 * D * jnp.log(
-        2 * jnp.pi * v
+    return (
+        jax.nn.logsumexp(-sq / (2 * v)) - jnp.log(data.shape[0]) - 0.5 * D * jnp.log(2 * jnp.pi * v)
     )
 
 
