@@ -1,0 +1,228 @@
+"""Reverse-process samplers for the empirical diffusion model and the IDM inertia step.
+
+Methods (``method=``):
+
+* ``idm``: run the reverse process from ``T`` down to ``s = sigma^2``, then one inertia step.
+  ``inertia="tweedie"`` (default) is the exact posterior mean ``(x + v_s score_s(x)) / alpha_s``;
+  ``inertia="paper"`` is the step as the paper writes it, ``e^{s} (x + s score_s(x))``, equal
+  to first order (``v_s = s - s^2 + O(s^3)``).
+* ``dm``: the plain empirical DM to ``t_end`` (default ``1e-6``), returning the denoised mean at
+  ``t_end`` as the usual last sampler step. Its outputs are training points up to rounding.
+* ``early_stop``: stop at ``sigma^2`` with no inertia step.
+* ``kde``: ambient Gaussian KDE ``x_I + sigma xi``.
+* ``train``: the training set itself (a uniform draw without replacement).
+
+Solvers (``solver=``), on a geometric time grid from ``T`` to the stopping time. Both
+iterative solvers are exponential integrators in the data-prediction form: over a step
+``t -> t' = t - h`` the denoiser ``xhat = E[X_0 | Z_t]`` is frozen and the linear dynamics are
+solved exactly (a plain frozen-score step is unstable at the large early steps of a geometric
+grid):
+
+* ``sde``: reverse SDE ``dZ = [Z + score] ds + dB``; its frozen-denoiser solution is the exact
+  Gaussian bridge ``Z' ~ N((v_h / v_t) alpha_t' xhat + (alpha_h v_t' / v_t) Z,
+  v_t' v_h / v_t)`` (the ancestral, DDPM-type step).
+* ``ode``: probability flow ``dZ/ds = Z + score / 2``; frozen-denoiser solution
+  ``Z' = alpha_t' xhat + sqrt(v_t' / v_t) (Z - alpha_t xhat)`` (the DDIM-type step).
+* ``exact``: draw ``Z ~ p_stop`` directly as ``alpha x_I + sqrt(v) xi``, the infinite-step limit of
+  both (the oracle for testing them, and the fast path for sweeps).
+
+Both iterative solvers start from an exact draw of ``p_T`` (known in closed form), so their only
+error is the time discretisation.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from idm import schedule
+from idm.score import default_block_size, posterior_mean_and_score
+
+__all__ = ["sample", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
+
+METHODS = ("idm", "dm", "early_stop", "kde", "train")
+SOLVERS = ("sde", "ode", "exact")
+INERTIAS = ("tweedie", "paper")
+DM_END_TIME = 1e-6
+
+
+def _noised(key, data, num_samples, t):
+    """Exact draw from ``p_t``: ``alpha_t x_I + sqrt(v_t) xi`` with ``I`` uniform."""
+    k_idx, k_noise = jax.random.split(key)
+    idx = jax.random.randint(k_idx, (num_samples,), 0, data.shape[0])
+    xi = jax.random.normal(k_noise, (num_samples, data.shape[1]), data.dtype)
+    return (
+        schedule.alpha(t).astype(data.dtype) * data[idx]
+        + jnp.sqrt(schedule.var(t).astype(data.dtype)) * xi
+    )
+
+
+def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
+    """Integrate the reverse process from ``T`` to ``t_stop`` starting at ``z``."""
+    grid = schedule.time_grid(T, t_stop, steps).astype(z.dtype)
+
+    def body(z, inputs):
+        i, t, t_next = inputs
+        xhat, _ = posterior_mean_and_score(z, data, t, block_size=block_size, precision=precision)
+        a_next, v_next, v_t = schedule.alpha(t_next), schedule.var(t_next), schedule.var(t)
+        if solver == "sde":
+            h = t - t_next
+            v_h = schedule.var(h)
+            xi = jax.random.normal(jax.random.fold_in(key, i), z.shape, z.dtype)
+            mean = (v_h / v_t) * a_next * xhat + (schedule.alpha(h) * v_next / v_t) * z
+            z = mean + jnp.sqrt(v_next * v_h / v_t) * xi
+        else:
+            z = a_next * xhat + jnp.sqrt(v_next / v_t) * (z - schedule.alpha(t) * xhat)
+        return z, None
+
+    z, _ = jax.lax.scan(body, z, (jnp.arange(steps), grid[:-1], grid[1:]))
+    return z
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "num_samples",
+        "method",
+        "solver",
+        "steps",
+        "inertia",
+        "block_size",
+        "precision",
+    ),
+)
+def _sample(
+    key,
+    data,
+    sigma,
+    T,
+    t_end,
+    *,
+    num_samples,
+    method,
+    solver,
+    steps,
+    inertia,
+    block_size,
+    precision,
+):
+    k_start, k_path = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    n = data.shape[0]
+    if method == "train":
+        if num_samples <= n:
+            return data[jax.random.permutation(k_start, n)[:num_samples]]
+        return data[jax.random.randint(k_start, (num_samples,), 0, n)]
+    if method == "kde":
+        return _noised(k_start, data, num_samples, 0.0) + sigma * jax.random.normal(
+            k_path, (num_samples, data.shape[1]), data.dtype
+        )
+    t_stop = t_end if method == "dm" else sigma**2
+    if solver == "exact":
+        z = _noised(k_start, data, num_samples, t_stop)
+    else:
+        z = _noised(k_start, data, num_samples, T)
+        z = _reverse(
+            k_path,
+            z,
+            data,
+            T,
+            t_stop,
+            solver=solver,
+            steps=steps,
+            block_size=block_size,
+            precision=precision,
+        )
+    if method == "early_stop":
+        return z
+    mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
+    if method == "idm" and inertia == "paper":
+        return jnp.exp(t_stop) * (z + t_stop * sc)
+    return mean
+
+
+def _concrete(v):
+    """True for values known at call time (Python or concrete array scalars)."""
+    return not isinstance(v, jax.core.Tracer)
+
+
+def sample(
+    key,
+    data,
+    num_samples,
+    *,
+    method="idm",
+    d=None,
+    sigma=None,
+    c=1.0,
+    solver="sde",
+    steps=100,
+    T=8.0,
+    inertia="tweedie",
+    t_end=DM_END_TIME,
+    block_size=None,
+    precision="highest",
+):
+    """Draw samples from IDM or one of its baselines, using only the empirical score.
+
+    Args:
+      key: a ``jax.random`` key.
+      data: training points, shape ``[n, D]``.
+      num_samples: number of samples ``m``.
+      method: one of ``"idm", "dm", "early_stop", "kde", "train"``.
+      d: intrinsic dimension, for the bandwidth rule ``sigma = c * n^(-1/(d+4))`` when ``sigma``
+        is not given.
+      sigma: bandwidth; the IDM stopping time is ``sigma^2``. Traced: changing it does not
+        recompile.
+      c: bandwidth constant (used only when ``sigma`` is None).
+      solver: ``"sde"``, ``"ode"`` or ``"exact"``.
+      steps: number of reverse steps (``sde`` / ``ode``).
+      T: start time of the reverse process.
+      inertia: ``"tweedie"`` (exact posterior mean) or ``"paper"`` (``e^s (x + s score)``).
+      t_end: end time of ``dm``.
+      block_size: training points per streamed block of the score.
+      precision: matmul precision of the score (``"highest"`` default).
+
+    Returns:
+      Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
+    """
+    data = jnp.asarray(data)
+    if not jnp.issubdtype(data.dtype, jnp.floating):
+        data = data.astype(jnp.zeros(()).dtype)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if inertia not in INERTIAS:
+        raise ValueError(f"inertia must be one of {INERTIAS}, got {inertia!r}")
+    if int(num_samples) < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    if solver != "exact" and int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    n = data.shape[0]
+    if sigma is None:
+        if method in ("idm", "early_stop", "kde") and d is None:
+            raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
+        sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
+    if _concrete(sigma) and not float(sigma) > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    t_stop = t_end if method == "dm" else sigma**2
+    if _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
+        raise ValueError(f"T must exceed the stopping time {float(t_stop):.3g}, got T={T}")
+    block = min(int(block_size or default_block_size()), n)
+    dt = data.dtype
+    return _sample(
+        key,
+        data,
+        jnp.asarray(sigma, dt),
+        jnp.asarray(T, dt),
+        jnp.asarray(t_end, dt),
+        num_samples=int(num_samples),
+        method=method,
+        solver=solver,
+        steps=int(steps),
+        inertia=inertia,
+        block_size=block,
+        precision=precision,
+    )
