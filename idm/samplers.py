@@ -34,6 +34,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from idm import schedule
 from idm.score import default_block_size, posterior_mean_and_score
@@ -89,6 +91,7 @@ def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
         "inertia",
         "block_size",
         "precision",
+        "sharding",
     ),
 )
 def _sample(
@@ -105,7 +108,11 @@ def _sample(
     inertia,
     block_size,
     precision,
+    sharding,
 ):
+    def shard(z):
+        return z if sharding is None else jax.lax.with_sharding_constraint(z, sharding)
+
     k_start, k_path = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     n = data.shape[0]
     if method == "train":
@@ -118,9 +125,9 @@ def _sample(
         )
     t_stop = t_end if method == "dm" else sigma**2
     if solver == "exact":
-        z = _noised(k_start, data, num_samples, t_stop)
+        z = shard(_noised(k_start, data, num_samples, t_stop))
     else:
-        z = _noised(k_start, data, num_samples, T)
+        z = shard(_noised(k_start, data, num_samples, T))
         z = _reverse(
             k_path,
             z,
@@ -133,11 +140,11 @@ def _sample(
             precision=precision,
         )
     if method == "early_stop":
-        return z
+        return shard(z)
     mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
     if method == "idm" and inertia == "paper":
-        return jnp.exp(t_stop) * (z + t_stop * sc)
-    return mean
+        return shard(jnp.exp(t_stop) * (z + t_stop * sc))
+    return shard(mean)
 
 
 def _concrete(v):
@@ -161,6 +168,7 @@ def sample(
     t_end=DM_END_TIME,
     block_size=None,
     precision="highest",
+    shard=None,
 ):
     """Draw samples from IDM or one of its baselines, using only the empirical score.
 
@@ -181,6 +189,10 @@ def sample(
       t_end: end time of ``dm``.
       block_size: training points per streamed block of the score.
       precision: matmul precision of the score (``"highest"`` default).
+      shard: split the samples over all devices (the training set replicated on each). Default:
+        on when more than one device is present and ``num_samples`` divides evenly. The
+        random draws are the same either way, so sharded and single-device samples agree to
+        float tolerance.
 
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
@@ -211,6 +223,13 @@ def sample(
     if _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
         raise ValueError(f"T must exceed the stopping time {float(t_stop):.3g}, got T={T}")
     block = min(int(block_size or default_block_size()), n)
+    sharding = None
+    if shard is None:
+        shard = jax.device_count() > 1 and num_samples % jax.device_count() == 0
+    if shard:
+        mesh = Mesh(np.asarray(jax.devices()), ("samples",))
+        sharding = NamedSharding(mesh, PartitionSpec("samples"))
+        data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
     dt = data.dtype
     return _sample(
         key,
@@ -225,4 +244,5 @@ def sample(
         inertia=inertia,
         block_size=block,
         precision=precision,
+        sharding=sharding,
     )
