@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import idm
-from idm import manifolds, schedule, score
+from idm import manifolds, metrics, schedule, score
 from idm.samplers import _sample
 
 
@@ -143,3 +143,14 @@ def test_bad_arguments_are_refused(key, kw, match):
     data = jnp.ones((5, 3))
     with pytest.raises(ValueError, match=match):
         idm.sample(key, data, 4, **kw)
+
+
+def test_memorization_on_S2(key):
+    """S^2 in D = 10, n = 500: DM copies (>= 0.95), IDM never does and lands > 0.2 sigma away."""
+    _, data = _sphere_data(key, 2, 10, 500)
+    sigma = schedule.bandwidth(500, 2)
+    dm = idm.sample(jax.random.fold_in(key, 5), data, 1000, method="dm", solver="exact")
+    out = idm.sample(jax.random.fold_in(key, 6), data, 1000, d=2, solver="exact")
+    assert metrics.copy_fraction(dm, data) >= 0.95
+    assert metrics.copy_fraction(out, data) == 0.0
+    assert metrics.median_nn_distance(out, data) > 0.2 * sigma
