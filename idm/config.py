@@ -1,0 +1,267 @@
+"""Typed, immutable schemas for the rate experiments (plain dataclasses, no Hydra).
+
+``experiments/rate.py`` registers :class:`RunConfig` with Hydra's ConfigStore as the schema of
+``conf/config.yaml``; every YAML value is merged into it, so an unknown key or a value of the
+wrong type fails at start-up with the key named, and :meth:`__post_init__` checks the values
+(``OmegaConf.to_object`` builds these classes, so the checks run before anything else).
+Sequences are stored as tuples; derived quantities (sigma(n), the ambient dimension) are
+computed by methods, never written back (configs are never mutated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = [
+    "ManifoldConfig",
+    "MethodConfig",
+    "EvaluatorConfig",
+    "SweepConfig",
+    "FitConfig",
+    "RunConfig",
+    "MANIFOLDS",
+    "METHODS",
+    "SOLVERS",
+    "INERTIAS",
+    "EVALUATORS",
+    "REFERENCES",
+]
+
+MANIFOLDS = ("circle", "sphere", "torus", "vmf_sphere")
+METHODS = ("idm", "dm", "early_stop", "kde", "train")  # order fixes the per-method PRNG stream
+SOLVERS = ("exact", "sde", "ode")
+INERTIAS = ("tweedie", "paper")
+EVALUATORS = ("exact", "sinkhorn")
+REFERENCES = ("grid", "iid")
+PRECISIONS = ("highest", "high", "default")
+
+
+def _tuple(obj, name: str) -> None:
+    """Stores field ``name`` of a frozen dataclass as a tuple (OmegaConf hands back lists)."""
+    object.__setattr__(obj, name, tuple(getattr(obj, name)))
+
+
+def _choice(value, allowed, key: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {list(allowed)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifoldConfig:
+    """The data manifold and its placement (``idm.manifolds.get``).
+
+    Attributes:
+        name: "circle", "sphere", "torus" or "vmf_sphere".
+        d: intrinsic dimension (1 for the circle).
+        D: ambient dimension; None means the smallest that embeds it (d + 1 for spheres,
+            2d for the torus), which is how a sweep writes "D = d + 1".
+        kappa: von Mises-Fisher concentration (vmf_sphere only; None keeps the default).
+    """
+
+    name: str = "circle"
+    d: int = 1
+    D: int | None = 100
+    kappa: float | None = None
+
+    def __post_init__(self):
+        _choice(self.name, MANIFOLDS, "manifold.name")
+        if self.d < 1:
+            raise ValueError(f"manifold.d must be >= 1, got {self.d}")
+        if self.name == "circle" and self.d != 1:
+            raise ValueError(f"manifold.d must be 1 for the circle, got {self.d}")
+        if self.D is not None and self.D < self.embedding_dim:
+            raise ValueError(
+                f"manifold.D={self.D} is below the embedding dimension {self.embedding_dim} "
+                f"of {self.name} with d={self.d}"
+            )
+        if self.kappa is not None and self.name != "vmf_sphere":
+            raise ValueError(f"manifold.kappa applies only to vmf_sphere, not {self.name!r}")
+
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension of the manifold's canonical space (2d for the torus, d + 1 otherwise)."""
+        return 2 * self.d if self.name == "torus" else self.d + 1
+
+    @property
+    def ambient_dim(self) -> int:
+        """The ambient dimension D actually used."""
+        return self.embedding_dim if self.D is None else self.D
+
+    @property
+    def is_sphere(self) -> bool:
+        """True for the unit spheres (circle, sphere, vmf_sphere): radial shrinkage applies."""
+        return self.name != "torus"
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodConfig:
+    """Which samplers one run evaluates, and their settings (``idm.sample``).
+
+    Attributes:
+        names: methods evaluated in every (n, seed) cell, a subset of ``METHODS``.
+        c: bandwidth constant, sigma = c * n^(-1/(d+4)).
+        solver: "exact" (the fast path for sweeps), "sde" or "ode".
+        steps: reverse steps for "sde" and "ode".
+        T: start time of the reverse process.
+        inertia: "tweedie" (posterior mean) or "paper" (e^s (x + s score)).
+        t_end: end time of ``dm``. Far below the library's 1e-6: ``dm`` copies a training
+            point only while sqrt(t_end) is small against the gaps between training points,
+            and n uniform points on the circle have gaps down to about 1/n^2 (measured at
+            n = 8192, D = 100, float64: copy fraction 0.35 at 1e-6, 0.70 at 1e-8, 0.95 at
+            1e-10, 0.996 at 1e-12; S^2 is >= 0.995 at all of these). Needs float64.
+        precision: matmul precision of the score.
+        block_size: training points per streamed score block (None: the backend default).
+    """
+
+    names: tuple[str, ...] = ("idm", "train", "dm")
+    c: float = 1.0
+    solver: str = "exact"
+    steps: int = 100
+    T: float = 8.0
+    inertia: str = "tweedie"
+    t_end: float = 1e-12
+    precision: str = "highest"
+    block_size: int | None = None
+
+    def __post_init__(self):
+        _tuple(self, "names")
+        if not self.names:
+            raise ValueError("method.names must list at least one method")
+        for name in self.names:
+            _choice(name, METHODS, "method.names[...]")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"method.names has duplicates: {list(self.names)}")
+        _choice(self.solver, SOLVERS, "method.solver")
+        _choice(self.inertia, INERTIAS, "method.inertia")
+        _choice(self.precision, PRECISIONS, "method.precision")
+        if not self.c > 0:
+            raise ValueError(f"method.c must be > 0, got {self.c}")
+        if self.steps < 1:
+            raise ValueError(f"method.steps must be >= 1, got {self.steps}")
+        if not 0 < self.t_end < self.T:
+            raise ValueError(f"need 0 < method.t_end < method.T, got {self.t_end}, {self.T}")
+
+    def sigma(self, n: int, d: int) -> float:
+        """Bandwidth c * n^(-1/(d+4)) (the same rule as ``idm.schedule.bandwidth``)."""
+        return self.c * float(n) ** (-1.0 / (d + 4))
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
+    """How W1 against the population is estimated (``idm.metrics.w1``).
+
+    Attributes:
+        method: "exact" (network simplex, float64) or "sinkhorn" (ott-jax, annealed epsilon).
+        reference: the population reference: "grid" (a deterministic low-discrepancy point
+            set, randomly rotated per seed, where one is available: uniform circle and S^2, the
+            torus with d = 1; otherwise an iid sample) or "iid" (an iid population sample).
+        rtol: Sinkhorn's relative certificate, value - lower <= rtol * lower + atol, which
+            also sets the final epsilon (None: the metric's default, 0.01).
+        epsilon: Sinkhorn's final absolute epsilon (None: the metric's rule from rtol).
+        threshold: Sinkhorn's convergence threshold (None: the metric's default).
+        max_iterations: Sinkhorn's iteration cap (None: the metric's default).
+    """
+
+    method: str = "exact"
+    reference: str = "grid"
+    rtol: float | None = None
+    epsilon: float | None = None
+    threshold: float | None = None
+    max_iterations: int | None = None
+
+    def __post_init__(self):
+        _choice(self.method, EVALUATORS, "evaluator.method")
+        _choice(self.reference, REFERENCES, "evaluator.reference")
+        if self.rtol is not None and not self.rtol > 0:
+            raise ValueError(f"evaluator.rtol must be > 0, got {self.rtol}")
+        if self.epsilon is not None and not self.epsilon > 0:
+            raise ValueError(f"evaluator.epsilon must be > 0, got {self.epsilon}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """The inner loop of one run: the n grid, the seeds and the evaluation sizes.
+
+    Attributes:
+        ns: training-set sizes, increasing.
+        seeds: number of seeds; seed i draws its own training set, samples and reference.
+        m: samples generated and evaluated per (method, n, seed) (``train`` uses its
+            min(n, m) training points).
+        m_ref: size of the population reference (None: m).
+        hist_samples: per-sample nearest-training distances saved for the memorization
+            histogram (seed 0, methods dm and idm); 0 saves none.
+    """
+
+    ns: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096, 8192)
+    seeds: int = 5
+    m: int = 2048
+    m_ref: int | None = None
+    hist_samples: int = 1000
+
+    def __post_init__(self):
+        _tuple(self, "ns")
+        if not self.ns:
+            raise ValueError("sweep.ns must list at least one n")
+        if min(self.ns) < 2:
+            raise ValueError(f"sweep.ns must all be >= 2, got {list(self.ns)}")
+        if any(a >= b for a, b in zip(self.ns, self.ns[1:], strict=False)):
+            raise ValueError(f"sweep.ns must be strictly increasing, got {list(self.ns)}")
+        if self.seeds < 1:
+            raise ValueError(f"sweep.seeds must be >= 1, got {self.seeds}")
+        if self.m < 2:
+            raise ValueError(f"sweep.m must be >= 2, got {self.m}")
+        if self.m_ref is not None and self.m_ref < 2:
+            raise ValueError(f"sweep.m_ref must be >= 2, got {self.m_ref}")
+        if self.hist_samples < 0:
+            raise ValueError(f"sweep.hist_samples must be >= 0, got {self.hist_samples}")
+
+    @property
+    def reference_size(self) -> int:
+        """Size of the population reference."""
+        return self.m if self.m_ref is None else self.m_ref
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Settings of ``idm.rates.fit_rate`` for the summary.
+
+    Attributes:
+        floor_factor: points whose mean W1 is within this factor of the mean floor are dropped.
+        n_boot: bootstrap resamples over seeds.
+    """
+
+    floor_factor: float = 2.0
+    n_boot: int = 2000
+
+    def __post_init__(self):
+        if not self.floor_factor >= 1:
+            raise ValueError(f"fit.floor_factor must be >= 1, got {self.floor_factor}")
+        if self.n_boot < 10:
+            raise ValueError(f"fit.n_boot must be >= 10, got {self.n_boot}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One run of ``python -m experiments.rate``: one manifold, a list of methods, a sweep.
+
+    Attributes:
+        name: experiment name (labels the output directory and the figures).
+        seed: root seed; every draw derives from it with ``jax.random.fold_in``.
+        x64: enable float64 in JAX (applied by the entry point).
+        skip_existing: return the saved rows when the run directory already has rows.csv and
+            summary.json (lets an interrupted multirun resume by job).
+        progress: show a progress bar (only on a terminal).
+        figures: draw rate.png (and memorization.png) into the run directory.
+    """
+
+    name: str = "default"
+    seed: int = 0
+    x64: bool = True
+    skip_existing: bool = True
+    progress: bool = True
+    figures: bool = True
+    manifold: ManifoldConfig = dataclasses.field(default_factory=ManifoldConfig)
+    method: MethodConfig = dataclasses.field(default_factory=MethodConfig)
+    evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
+    sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
+    fit: FitConfig = dataclasses.field(default_factory=FitConfig)

@@ -1,0 +1,270 @@
+"""Fitting the decay exponent of an error against the sample size: ``err(n) ~ C n^a``.
+
+The fit is ordinary least squares of ``log mean_seeds err(n)`` on ``log n``: the slope is the
+exponent ``a`` (negative for a decaying error), the intercept is ``log C``. The mean is taken
+over seeds *before* the logarithm, so the fit targets the mean error, the quantity the rate
+theorems bound.
+
+Interval (95% by default):
+
+* several seeds: a bootstrap over seeds. One resample draws ``s`` seed columns with
+  replacement (the same columns at every n, so a seed is the resampling unit) and refits. The
+  interval is ``a +- t_{s-1} * sqrt(s / (s - 1)) * sd_boot``. The plain percentile interval
+  undercovers with the handful of seeds a sweep affords (the bootstrap variance of a mean of s
+  values is (s - 1)/s times the unbiased one, and its quantiles are normal, not Student-t):
+  measured with 7 points and lognormal noise, its coverage is 73% with 3 seeds, 83% with 5 and
+  90% with 10 (nominal 95%). The factor and the t quantile restore the nominal level for
+  statistics that are smooth in the seed means, which the slope is (measured 95-97% in the
+  same settings; tested in ``tests/test_rates.py``).
+* one seed: the classical OLS t-interval from the residuals, ``k - 2`` degrees of freedom
+  (``k`` points); it needs ``k >= 3`` and assumes the log-errors scatter independently around a
+  line.
+
+Either interval measures seed-to-seed noise only. It does not include the systematic
+curvature of a log-log curve that has not reached its asymptote; :func:`local_slopes`, the
+slopes of the lower and the upper half of the n range, shows that part.
+
+Floors: a plug-in error estimate has a floor of its own (for W1 between two samples of size m,
+about ``m^(-1/2)`` for d <= 2). Points whose mean error is within ``floor_factor`` times the
+mean floor carry the floor's slope, not the error's, and are dropped; the fit records which n
+it used and which it dropped.
+
+Host-side and pure numpy (plus ``scipy.stats`` for the t quantile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["RateFit", "LocalSlopes", "fit_rate", "local_slopes", "predicted_exponent"]
+
+
+def predicted_exponent(d: int) -> float:
+    """The IDM rate exponent ``-2 / (d + 4)`` for intrinsic dimension ``d``."""
+    return -2.0 / (d + 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class RateFit:
+    """A fitted power law ``err(n) ~ exp(intercept) * n^exponent``.
+
+    Attributes:
+        exponent: fitted slope of log mean error on log n.
+        intercept: fitted intercept (natural log of the constant C).
+        ci: (lo, hi) interval for the exponent at ``level``; (nan, nan) when no interval can be
+            formed (one seed and fewer than three points).
+        se: standard error of the exponent behind ``ci`` (bootstrap or OLS).
+        level: the interval's nominal coverage.
+        ns_used: the n values fitted, in increasing order.
+        dropped: the n values dropped because their mean error was within the floor margin.
+        n_seeds: seeds per n (columns of ``errors``).
+        n_boot: bootstrap resamples (0 for the one-seed OLS interval).
+        interval: ``"bootstrap-seeds-t"`` or ``"ols-t"``.
+    """
+
+    exponent: float
+    intercept: float
+    ci: tuple[float, float]
+    se: float
+    level: float
+    ns_used: tuple[float, ...]
+    dropped: tuple[float, ...]
+    n_seeds: int
+    n_boot: int
+    interval: str
+
+    def predict(self, n) -> np.ndarray:
+        """The fitted error ``exp(intercept) * n^exponent`` at n (scalar or array)."""
+        return np.exp(self.intercept) * np.asarray(n, float) ** self.exponent
+
+    def to_dict(self) -> dict:
+        """Plain-Python fields for JSON (tuples become lists)."""
+        return {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalSlopes:
+    """Fits on the lower and the upper half of the (floor-kept) n range.
+
+    With k kept points, each half has ``ceil(k / 2)`` of them; for odd k the middle point
+    belongs to both.
+    """
+
+    lower: RateFit
+    upper: RateFit
+
+    def to_dict(self) -> dict:
+        """Plain-Python fields for JSON."""
+        return {"lower": self.lower.to_dict(), "upper": self.upper.to_dict()}
+
+
+def _as_number(n: float) -> float | int:
+    return int(n) if float(n).is_integer() else float(n)
+
+
+def _validate(ns, errors, floors):
+    """Returns float arrays ns (k,), errors (k, s), floor means (k,) or None."""
+    ns = np.asarray(ns, dtype=float)
+    errors = np.asarray(errors, dtype=float)
+    if ns.ndim != 1:
+        raise ValueError(f"ns must be one-dimensional, got shape {ns.shape}")
+    if errors.ndim == 1:
+        errors = errors[:, None]
+    if errors.ndim != 2 or errors.shape[0] != ns.shape[0]:
+        raise ValueError(
+            f"errors must have shape (len(ns),) or (len(ns), n_seeds) = ({ns.shape[0]}, s), "
+            f"got {errors.shape}"
+        )
+    if errors.shape[1] < 1:
+        raise ValueError("errors has no seeds (zero columns)")
+    if not (np.all(np.isfinite(ns)) and np.all(ns > 0)):
+        raise ValueError(f"ns must be finite and positive, got {ns.tolist()}")
+    if len(np.unique(ns)) != len(ns):
+        raise ValueError(f"ns must be distinct, got {ns.tolist()}")
+    if not (np.all(np.isfinite(errors)) and np.all(errors > 0)):
+        raise ValueError("errors must be finite and positive (their logarithm is fitted)")
+    floor_means = None
+    if floors is not None:
+        f = np.asarray(floors, dtype=float)
+        if f.ndim == 0:
+            f = np.full(ns.shape, float(f))
+        elif f.ndim == 2 and f.shape[0] == ns.shape[0]:
+            f = f.mean(axis=1)
+        elif f.shape != ns.shape:
+            raise ValueError(
+                f"floors must be a scalar or have shape (len(ns),) or (len(ns), n_seeds), "
+                f"got {f.shape}"
+            )
+        if not np.all(np.isfinite(f)):
+            raise ValueError("floors must be finite")
+        floor_means = f
+    return ns, errors, floor_means
+
+
+def _keep(errors: np.ndarray, floor_means, floor_factor: float) -> np.ndarray:
+    """Boolean (k,) mask: mean error above ``floor_factor`` times the mean floor."""
+    if floor_means is None:
+        return np.ones(errors.shape[0], bool)
+    return errors.mean(axis=1) > floor_factor * floor_means
+
+
+def _ols_slopes(x: np.ndarray, logy: np.ndarray) -> np.ndarray:
+    """OLS slopes of logy (k, ...) on x (k,), vectorised over trailing axes."""
+    xc = x - x.mean()
+    return np.tensordot(xc, logy, axes=(0, 0)) / np.dot(xc, xc)
+
+
+def fit_rate(
+    ns,
+    errors,
+    *,
+    floors=None,
+    floor_factor: float = 2.0,
+    n_boot: int = 2000,
+    seed: int | np.random.Generator = 0,
+    level: float = 0.95,
+) -> RateFit:
+    """Fits ``mean_seeds err(n) ~ C n^a`` by least squares on log-log axes.
+
+    Args:
+        ns: sample sizes, shape ``[k]``, distinct and positive.
+        errors: errors, shape ``[k]`` (one seed) or ``[k, s]`` (s seeds per n), positive.
+        floors: the estimator's floor: None, a scalar, or shape ``[k]`` or ``[k, s]`` (averaged
+            over seeds). Points with ``mean(errors[i]) <= floor_factor * mean(floors[i])`` are
+            dropped.
+        floor_factor: the margin above the floor a point needs to be fitted.
+        n_boot: bootstrap resamples for the several-seed interval.
+        seed: seed (or numpy Generator) of the bootstrap; the fit is deterministic given it.
+        level: nominal coverage of the interval.
+
+    Returns:
+        A :class:`RateFit`; ``ns_used`` and ``dropped`` list the n values kept and dropped.
+
+    Raises:
+        ValueError: on malformed input, or when fewer than two points stay above the floor.
+    """
+    ns, errors, floor_means = _validate(ns, errors, floors)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    keep = _keep(errors, floor_means, floor_factor)
+    order = np.argsort(ns)
+    ns, errors, keep = ns[order], errors[order], keep[order]
+    dropped = tuple(_as_number(n) for n in ns[~keep])
+    if keep.sum() < 2:
+        raise ValueError(
+            f"fewer than two points above {floor_factor} x the floor (dropped n = "
+            f"{list(dropped)}); enlarge the evaluation sample or the n range"
+        )
+    ns, errors = ns[keep], errors[keep]
+    k, s = errors.shape
+    x = np.log(ns)
+    logy = np.log(errors.mean(axis=1))
+    exponent = float(_ols_slopes(x, logy))
+    intercept = float(logy.mean() - exponent * x.mean())
+
+    q = 0.5 + level / 2
+    if s >= 2:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        idx = rng.integers(0, s, size=(int(n_boot), s))
+        boot_logy = np.log(errors[:, idx].mean(axis=-1))  # (k, n_boot)
+        sd_boot = float(np.std(_ols_slopes(x, boot_logy), ddof=1))
+        se = sd_boot * math.sqrt(s / (s - 1))
+        half = float(stats.t.ppf(q, s - 1)) * se
+        interval, boots = "bootstrap-seeds-t", int(n_boot)
+    elif k >= 3:
+        resid = logy - (intercept + exponent * x)
+        xc = x - x.mean()
+        se = float(math.sqrt(np.dot(resid, resid) / (k - 2) / np.dot(xc, xc)))
+        half = float(stats.t.ppf(q, k - 2)) * se
+        interval, boots = "ols-t", 0
+    else:
+        se, half, interval, boots = math.nan, math.nan, "ols-t", 0
+    return RateFit(
+        exponent=exponent,
+        intercept=intercept,
+        ci=(exponent - half, exponent + half),
+        se=se,
+        level=level,
+        ns_used=tuple(_as_number(n) for n in ns),
+        dropped=dropped,
+        n_seeds=s,
+        n_boot=boots,
+        interval=interval,
+    )
+
+
+def local_slopes(ns, errors, *, floors=None, floor_factor: float = 2.0, **fit_kwargs):
+    """Exponents fitted separately on the lower and the upper half of the n range.
+
+    The halves split the points that survive the floor rule (sorted by n); each has
+    ``ceil(k / 2)`` points. A rate that is still approaching its asymptote shows it here: the
+    upper-half exponent is the closer one.
+
+    Args:
+        ns: sample sizes, shape ``[k]``.
+        errors: errors, shape ``[k]`` or ``[k, s]``.
+        floors: as in :func:`fit_rate`.
+        floor_factor: as in :func:`fit_rate`.
+        **fit_kwargs: passed to :func:`fit_rate` (``n_boot``, ``seed``, ``level``).
+
+    Returns:
+        :class:`LocalSlopes` with the two fits.
+
+    Raises:
+        ValueError: on malformed input or fewer than two points above the floor.
+    """
+    ns_a, errors_a, floor_means = _validate(ns, errors, floors)
+    keep = _keep(errors_a, floor_means, floor_factor)
+    idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(ns_a[idx])]
+    if len(idx) < 2:
+        raise ValueError(f"fewer than two points above {floor_factor} x the floor")
+    h = math.ceil(len(idx) / 2)
+    fits = [fit_rate(ns_a[part], errors_a[part], **fit_kwargs) for part in (idx[:h], idx[-h:])]
+    return LocalSlopes(lower=fits[0], upper=fits[1])

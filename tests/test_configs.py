@@ -1,0 +1,220 @@
+"""Every experiment config composes, type-checks and runs at a tiny size; typos fail early."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from experiments import plots, rate
+from idm.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+TINY = ["sweep=tiny", "progress=false"]
+
+
+def _compose(overrides, conf_dir=CONF):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_experiments_exist():
+    assert {"default", "d_independence", "paper"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_to_typed_config(experiment):
+    cfg = _compose([f"experiment={experiment}"])
+    rc = rate.to_run_config(cfg)
+    assert isinstance(rc, RunConfig)
+    assert rc.name == experiment
+    assert isinstance(rc.sweep.ns, tuple)
+    assert isinstance(rc.method.names, tuple)
+
+
+def test_named_experiment_contents():
+    default = rate.to_run_config(_compose(["experiment=default"]))
+    assert default.manifold.D == 100
+    assert default.sweep.ns == tuple(2**k for k in range(7, 14))
+    assert default.sweep.seeds == 5
+    assert {"idm", "train", "dm"} <= set(default.method.names)
+    dind = rate.to_run_config(_compose(["experiment=d_independence"]))
+    assert set(dind.method.names) == {"idm", "early_stop", "kde"}
+    assert len(dind.sweep.ns) == 1
+    paper = rate.to_run_config(_compose(["experiment=paper"]))
+    assert paper.sweep.ns[-1] == 100_000
+    # D = null means the embedding dimension: d + 1 on the sphere.
+    minimal = rate.to_run_config(_compose(["experiment=paper", "manifold.D=null", "manifold.d=3"]))
+    assert minimal.manifold.ambient_dim == 4
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "key"),
+    [
+        ("sweep.nss=[16,32]", ConfigCompositionException, "sweep.nss"),
+        ("manifold.d=two", ConfigCompositionException, "manifold.d"),
+        ("sweep.seeds=1.5", ConfigCompositionException, "sweep.seeds"),
+        ("evaluator=sinkhorm", ConfigCompositionException, "sinkhorm"),
+    ],
+)
+def test_bad_override_fails_at_start_naming_the_key(override, error, key):
+    with pytest.raises(error) as info:
+        _compose([override])
+    text = str(info.value) + str(info.value.__cause__)
+    assert key in text
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("method.names=[idm,dmm]", "method.names"),
+        ("sweep.ns=[32,16]", "sweep.ns"),
+        ("manifold.D=1", "manifold.D"),
+        ("evaluator.method=emd", "evaluator.method"),
+        ("+sweep.nss=[16,32]", "sweep.nss"),
+    ],
+)
+def test_bad_value_fails_when_typed(override, match):
+    cfg = _compose([override])
+    with pytest.raises(ValueError, match=match):
+        rate.to_run_config(cfg)
+
+
+def test_typo_in_a_yaml_file_fails(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "experiment" / "typo.yaml").write_text(
+        "# @package _global_\nname: typo\nsweep:\n  seeds: 2\n  m_reff: 64\n"
+    )
+    with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)) as info:
+        _compose(["experiment=typo"], conf_dir=conf)
+    assert "m_reff" in str(info.value) + str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_at_tiny_size(experiment, tmp_path):
+    rc = rate.to_run_config(_compose([f"experiment={experiment}", *TINY]))
+    rows = rate.run(rc, tmp_path)
+    sw = rc.sweep
+    assert len(rows) == len(sw.ns) * sw.seeds * len(rc.method.names)
+    saved = plots.read_csv(tmp_path / "rows.csv")
+    assert [r["w1"] for r in saved] == [r["w1"] for r in rows]
+    for r in saved:
+        assert set(plots.ROW_COLUMNS) == set(r)
+        assert r["w1"] > 0
+        assert r["w1_floor"] > 0
+        assert isinstance(r["converged"], bool)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["name"] == experiment
+    assert {"jax", "jaxlib", "ott", "device", "x64"} <= set(summary["environment"])
+    if len(sw.ns) >= 2:
+        assert (tmp_path / "rate.png").exists()
+        assert {f["method"] for f in summary["fits"]} == set(rc.method.names)
+
+
+def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
+    """fold_in keys: the rows of n = 16 are the same whether or not n = 32 is in the grid."""
+    base = [*TINY, "figures=false", "method=all"]
+    one = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16]"])), tmp_path / "a")
+    two = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
+    keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
+    pick = lambda rows: [tuple(r[k] for k in keys) for r in rows if r["n"] == 16]  # noqa: E731
+    assert pick(one) == pick(two)
+    assert len(pick(one)) == 2 * 5
+
+
+def test_skip_existing_returns_saved_rows(tmp_path):
+    rc = rate.to_run_config(_compose([*TINY, "figures=false", "sweep.ns=[16]", "sweep.seeds=1"]))
+    first = rate.run(rc, tmp_path)
+    stamp = (tmp_path / "summary.json").stat().st_mtime_ns
+    again = rate.run(rc, tmp_path)
+    assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
+    assert [r["w1"] for r in again] == [r["w1"] for r in first]
+
+
+@pytest.mark.slow
+def test_command_line_multirun_gathers_the_sweep(tmp_path):
+    """The README's main command, at a tiny size: two jobs, gathered into the sweep dir."""
+    cmd = [
+        sys.executable, "-m", "experiments.rate", "sweep=tiny", "progress=false",
+        f"hydra.sweep.dir={tmp_path}",
+    ]  # fmt: skip
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p.parent.name for p in tmp_path.glob("*/rows.csv"))
+    assert len(jobs) == 2
+    rows = plots.read_csv(tmp_path / "rows.csv")
+    assert {r["manifold"] for r in rows} == {"circle", "sphere"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["jobs"]) == 2
+    for name in ("rate.png", "memorization.png"):
+        assert (tmp_path / name).exists()
+    # Figures redraw from the saved rows alone.
+    shutil.rmtree(tmp_path / jobs[0])
+    (tmp_path / "rate.png").unlink()
+    plots.main([str(tmp_path / jobs[1])])
+    assert (tmp_path / jobs[1] / "rate.png").exists()
+
+
+def test_frame_coordinates_keep_every_cost(key):
+    """|x - y| is unchanged by (x F^T, |x - x F^T F|) when y lies in the frame's span."""
+    import jax
+    import numpy as np
+
+    from idm import manifolds
+
+    man = manifolds.get("sphere", d=2, D=50, key=key)
+    x = man.sample(jax.random.fold_in(key, 1), 7) + 0.3 * jax.random.normal(
+        jax.random.fold_in(key, 2), (7, 50)
+    )
+    y = man.sample(jax.random.fold_in(key, 3), 5)
+    full = np.linalg.norm(np.asarray(x)[:, None] - np.asarray(y)[None], axis=-1)
+    fx, fy = rate._frame_coordinates(man, x), rate._frame_coordinates(man, y)
+    reduced = np.linalg.norm(fx[:, None] - fy[None], axis=-1)
+    assert fx.shape == (7, 4)
+    np.testing.assert_allclose(reduced, full, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "d", "kind"),
+    [("circle", 1, "grid"), ("sphere", 2, "grid"), ("sphere", 3, "iid"), ("torus", 2, "iid")],
+)
+def test_reference_lies_on_the_manifold(key, name, d, kind):
+    import numpy as np
+
+    from idm import manifolds
+
+    man = manifolds.get(name, d=d, D=20, key=key)
+    ref, used = rate._reference(man, key, 64, "grid")
+    assert used == kind
+    assert ref.shape == (64, 20)
+    np.testing.assert_allclose(np.asarray(man.distance(ref)), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["idm", "dm", "kde"])
+def test_fast_nearest_distances_match_metrics(key, method):
+    """The k-d tree in frame coordinates gives idm.metrics' nearest distances and copies."""
+    import jax
+    import numpy as np
+
+    import idm
+    from idm import manifolds, metrics
+
+    man = manifolds.get("circle", d=1, D=30, key=key)
+    data = man.sample(jax.random.fold_in(key, 1), 300)
+    x = idm.sample(jax.random.fold_in(key, 2), data, 200, method=method, d=1, solver="exact",
+                   t_end=1e-12)  # fmt: skip
+    fast = rate.nearest_in_frame(man, x, data)
+    report = metrics.memorization_report(x, data)
+    np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
+    copies = (fast[:, 0] < metrics.COPY_RATIO * fast[:, 1]) | (fast[:, 0] == 0)
+    assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)
