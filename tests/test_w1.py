@@ -92,25 +92,30 @@ def test_exact_matches_pot_for_equal_and_unequal_sizes(key):
 
 
 def test_value_is_the_plans_transport_cost_as_ott_computes_it(key):
-    """The streamed value equals ott's primal_cost (<P, C>, not reg_ot_cost) for the same plan."""
-    from ott.geometry import costs, pointcloud
+    """The streamed value is ott's primal_cost <P, C> (not reg_ot_cost) for the same potentials,
+    and the bracket holds for any potentials, converged or not."""
+    from ott.geometry import costs, geometry
     from ott.problems.linear import linear_problem
     from ott.solvers.linear import sinkhorn
 
     x, y = _clouds(key, "torus_idm", 200)
     y = y[:150]
-    geom = pointcloud.PointCloud(x, y, cost_fn=costs.Euclidean(), epsilon=0.05)
+    cost = costs.Euclidean().all_pairs(x, y)
+    eps = 0.05
+    f, g = jnp.zeros(200), jnp.zeros(150)
+    for _ in range(30):  # a few plain Sinkhorn steps: a plan that is not yet feasible
+        g = eps * jnp.log(1 / 150) - eps * jax.nn.logsumexp((f[:, None] - cost) / eps, axis=0)
+        f = eps * jnp.log(1 / 200) - eps * jax.nn.logsumexp((g[None, :] - cost) / eps, axis=1)
+    prob = linear_problem.LinearProblem(geometry.Geometry(cost_matrix=cost, epsilon=eps))
+    out = sinkhorn.SinkhornOutput(potentials=(f, g), ot_prob=prob)
     with jax.numpy_rank_promotion("allow"):  # ott broadcasts implicitly
-        out = sinkhorn.Sinkhorn(threshold=1e-6)(linear_problem.LinearProblem(geom))
-        primal, reg = out.primal_cost, out.reg_ot_cost
-    assert out.converged
+        primal = out.primal_cost
     xc, yc, _ = metrics._center(x, y)  # costs are translation invariant
-    value, lower, upper, merr = metrics._bounds(xc, yc, out.f, out.g, jnp.asarray(0.05), 64)
+    value, lower, upper, merr = metrics._bounds(xc, yc, f, g, jnp.asarray(eps), 64)
     np.testing.assert_allclose(value, primal, rtol=1e-9)
-    assert abs(reg - value) > 1e-3  # the entropic cost is a different number
     exact = emd(x, y)
     assert lower <= exact <= upper
-    assert merr < 1e-5
+    assert merr > 1e-4  # not converged, and still bracketed
 
 
 def test_unconverged_solve_is_flagged_and_warns(key):
@@ -137,7 +142,7 @@ def test_fixed_epsilon_is_honoured(key):
 
 
 def test_degenerate_clouds(key):
-    x = _man(key, "sphere", 2, 4).sample(jax.random.fold_in(key, 1), 200)
+    x = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 1), M)
     res = metrics.w1_result(x, x)
     assert res.converged
     assert 0.0 <= res.value <= 1e-4
@@ -158,20 +163,33 @@ def test_float32_inputs(key):
     assert abs(res.value - exact) <= 0.01 * exact
 
 
-def test_m2000_dense_and_online_paths_agree_and_match_exact(key):
-    """IDM-like output against the population it came from, S^2 in D = 10, m = 2000."""
-    y = _man(key, "sphere", 2, 10).sample(jax.random.fold_in(key, 1), 2000)
-    x = 0.97 * y
-    x = x + 0.003 * jax.random.normal(jax.random.fold_in(key, 3), x.shape, x.dtype)
+def _shrunk_sphere_2000(key):
+    """IDM-like output against the population it came from: S^2 in D = 10, m = 2000."""
+    y = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 1), 2000)
+    x = 0.97 * y + 0.003 * jax.random.normal(jax.random.fold_in(key, 3), y.shape, y.dtype)
+    return x, y
+
+
+def test_m2000_default_is_within_one_percent(key):
+    x, y = _shrunk_sphere_2000(key)
     exact = emd(x, y)
-    dense = metrics.w1_result(x, y, dtype=jnp.float64)
-    online = metrics.w1_result(x, y, batch_size=256)  # float64 too, by default
-    for res in (dense, online):
-        assert res.converged
-        assert abs(res.value - exact) <= 0.01 * exact
-        assert res.lower <= exact <= res.upper
-    np.testing.assert_allclose(online.value, dense.value, rtol=1e-6)
-    np.testing.assert_allclose(online.lower, dense.lower, rtol=1e-6)
+    res = metrics.w1_result(x, y)
+    assert res.converged
+    assert abs(res.value - exact) <= 0.01 * exact
+    assert res.lower <= exact <= res.upper
+
+
+def test_online_path_equals_dense_at_m2000(key):
+    """Same iterates, same numbers: the online path only recomputes costs block by block."""
+    x, y = _shrunk_sphere_2000(key)
+    kw = dict(epsilon=0.01, max_iterations=50, dtype=jnp.float64, warn=False)
+    dense = metrics.w1_result(x, y, **kw)
+    online = metrics.w1_result(x, y, batch_size=256, **kw)
+    assert dense.n_iters == online.n_iters
+    for field in ("value", "lower", "upper", "marginal_error"):
+        np.testing.assert_allclose(getattr(online, field), getattr(dense, field), rtol=1e-8)
+    exact = emd(x, y)
+    assert online.lower <= exact <= online.upper
 
 
 def test_online_path_never_builds_an_n_by_m_array(key):
@@ -231,7 +249,7 @@ def test_w1_floor(key):
     k1, k2 = jax.random.split(jax.random.fold_in(key, 7))
     res = metrics.w1_floor(jax.random.fold_in(key, 7), man.sample, 300, method="exact")
     assert res.value == metrics.w1(man.sample(k1, 300), man.sample(k2, 300), method="exact")
-    # the floor of an intrinsically 1-d law decays like m^(-1/2): a factor 4 from 100 to 1600
+    # the floor of an intrinsically 1-d law decays like m^(-1/2): a factor 3 from 100 to 900
     floors = [
         np.mean(
             [
@@ -239,6 +257,6 @@ def test_w1_floor(key):
                 for s in range(4)
             ]
         )
-        for m in (100, 1600)
+        for m in (100, 900)
     ]
-    assert 2.0 < floors[0] / floors[1] < 8.0
+    assert 1.5 < floors[0] / floors[1] < 6.0
