@@ -110,12 +110,27 @@ def _sq_dists(a, b, na, nb):
 # ------------------------------------------------------------------------------ memorization
 
 
+def _smallest(vals, idx, k):
+    """The ``k`` smallest entries of each row (and their ``idx``), by ``k`` argmin passes.
+
+    For small ``k`` this is several times faster than ``lax.top_k`` on CPU, which sorts.
+    """
+    cols = jnp.arange(vals.shape[1], dtype=jnp.int32)[None, :]
+    out_v, out_i = [], []
+    for _ in range(k):
+        j = jnp.argmin(vals, axis=1).astype(jnp.int32)
+        out_v.append(jnp.take_along_axis(vals, j[:, None], axis=1))
+        out_i.append(jnp.take_along_axis(idx, j[:, None], axis=1))
+        vals = jnp.where(cols == j[:, None], jnp.inf, vals)
+    return jnp.concatenate(out_v, axis=1), jnp.concatenate(out_i, axis=1)
+
+
 @functools.partial(jax.jit, static_argnames=("k", "block_size", "query_block"))
 def _nearest(x, data, k, block_size, query_block):
     """Exact distances to the ``k`` nearest rows of ``data`` (ascending), streamed.
 
-    Candidates come from the GEMM form over data blocks of ``block_size`` (a running top-k in a
-    ``lax.scan``), queries ``query_block`` at a time, so memory is ``O(query_block * block_size
+    Candidates come from the GEMM form over data blocks of ``block_size`` (a running k-smallest
+    in a ``lax.scan``), queries ``query_block`` at a time, so memory is ``O(query_block * block_size
     + (m + n) D)``. The candidates' distances are then recomputed by direct differences.
     """
     n, D = data.shape
@@ -138,8 +153,7 @@ def _nearest(x, data, k, block_size, query_block):
             d2 = nzz[None, :] - 2.0 * jnp.matmul(xq, zz.T, precision=_HIGHEST)
             cand_d = jnp.concatenate([best_d, d2], axis=1)
             cand_i = jnp.concatenate([best_i, jnp.broadcast_to(ii[None, :], d2.shape)], axis=1)
-            neg, pos = jax.lax.top_k(-cand_d, kk)
-            return (-neg, jnp.take_along_axis(cand_i, pos, axis=1)), None
+            return _smallest(cand_d, cand_i, kk), None
 
         q = xq.shape[0]
         init = (jnp.full((q, kk), jnp.inf, x.dtype), jnp.zeros((q, kk), jnp.int32))
