@@ -78,6 +78,7 @@ __all__ = [
     "W1Result",
     "copy_fraction",
     "copy_mask",
+    "is_copy",
     "distance_to_manifold",
     "median_nn_distance",
     "memorization_report",
@@ -207,8 +208,16 @@ def copy_mask(samples, data, *, ratio=COPY_RATIO):
     A sample exactly on a training point (:math:`d_1 = 0`) counts as a copy even when that point
     is duplicated in the training set (:math:`d_2 = 0`).
     """
-    nd = nearest_distances(samples, data, 2)
-    return (nd[:, 0] < ratio * nd[:, 1]) | (nd[:, 0] == 0)
+    return is_copy(nearest_distances(samples, data, 2), ratio=ratio)
+
+
+def is_copy(nearest, *, ratio=COPY_RATIO):
+    """The copy criterion on precomputed ``(m, 2)`` nearest / second-nearest distances.
+
+    The one definition that :func:`copy_mask` and callers with their own neighbour search share.
+    """
+    d1, d2 = nearest[:, 0], nearest[:, 1]
+    return (d1 < ratio * d2) | (d1 == 0)
 
 
 def copy_fraction(samples, data, *, ratio=COPY_RATIO) -> float:
