@@ -221,6 +221,13 @@ def fit_table(rows: list[dict], *, floor_factor: float = 2.0, n_boot: int = 2000
     return table
 
 
+def _save(fig, path: str | Path) -> None:
+    """Lays out, writes and closes a figure (every figure here ends this way)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def _panels(n: int):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -304,9 +311,7 @@ def rate_figure(rows: list[dict], fits: list[dict], path: str | Path, *, floor_f
             xscale="log", yscale="log", xlabel="n (training points)", ylabel="W1", title=_label(key)
         )
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _sigma2(rows: list[dict], n: float) -> float:
@@ -346,9 +351,7 @@ def d_independence_figure(rows: list[dict], path: str | Path) -> bool:
             title=f"{key[0]} (d={key[1]}), n={key[2]}",
         )
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -402,9 +405,7 @@ def memorization_figure(nearest: list[dict], rows: list[dict], path: str | Path)
             title=f"{_label(key)}, n={n}",
         )
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
