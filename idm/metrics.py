@@ -320,6 +320,13 @@ def _check_clouds(x, y):
         raise ValueError(f"need (n, D) and (m, D) point clouds, got {x.shape} and {y.shape}")
     if x.shape[0] == 0 or y.shape[0] == 0:
         raise ValueError("W1 needs non-empty point clouds")
+    for name, z in (("x", x), ("y", y)):
+        bad = ~np.isfinite(np.asarray(z)).all(axis=1)
+        if bad.any():
+            raise FloatingPointError(
+                f"W1: {int(bad.sum())} of {len(bad)} points of {name} are not finite "
+                f"(first at row {int(np.argmax(bad))})"
+            )
 
 
 # ---------------------------------------------------------------------------------- exact
@@ -674,6 +681,11 @@ def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Result:
         res = _exact_w1(x, y, **kwargs)
     else:
         raise ValueError(f"method must be 'sinkhorn' or 'exact', got {method!r}")
+    if not np.isfinite(res.value):
+        raise FloatingPointError(
+            f"W1 by {res.method} is not finite ({res.value}) after {res.n_iters} iterations "
+            f"(epsilon {res.epsilon})"
+        )
     if warn and not res.converged and res.method == "sinkhorn":
         warnings.warn(
             f"W1 by Sinkhorn not certified: value {res.value:.6g}, bracket "

@@ -40,12 +40,20 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from idm import schedule
 from idm.score import default_block_size, posterior_mean_and_score
 
-__all__ = ["sample", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
+__all__ = ["sample", "NonFiniteSamples", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
 
 METHODS = ("idm", "dm", "early_stop", "kde", "train")
 SOLVERS = ("sde", "ode", "exact")
 INERTIAS = ("tweedie", "paper")
 DM_END_TIME = 1e-6
+
+
+class NonFiniteSamples(FloatingPointError):
+    """The sampler produced NaN or infinite values; the message says at which step and time."""
+
+
+def _all_finite(z):
+    return jnp.all(jnp.isfinite(z))
 
 
 def _noised(key, data, num_samples, t):
@@ -60,10 +68,15 @@ def _noised(key, data, num_samples, t):
 
 
 def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
-    """Integrate the reverse process from ``T`` to ``t_stop`` starting at ``z``."""
+    """Integrate the reverse process from ``T`` to ``t_stop`` starting at ``z``.
+
+    Returns the end point and the index of the first step whose result was not finite (-1 if
+    none): one reduction per step, negligible beside the step's score evaluation.
+    """
     grid = schedule.time_grid(T, t_stop, steps).astype(z.dtype)
 
-    def body(z, inputs):
+    def body(carry, inputs):
+        z, fault = carry
         i, t, t_next = inputs
         xhat, _ = posterior_mean_and_score(z, data, t, block_size=block_size, precision=precision)
         a_next, v_next, v_t = schedule.alpha(t_next), schedule.var(t_next), schedule.var(t)
@@ -75,10 +88,14 @@ def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
             z = mean + jnp.sqrt(v_next * v_h / v_t) * xi
         else:
             z = a_next * xhat + jnp.sqrt(v_next / v_t) * (z - schedule.alpha(t) * xhat)
-        return z, None
+        fault = jnp.where((fault < 0) & ~_all_finite(z), i, fault)
+        return (z, fault), None
 
-    z, _ = jax.lax.scan(body, z, (jnp.arange(steps), grid[:-1], grid[1:]))
-    return z
+    init = (z, jnp.asarray(-1, jnp.int32))
+    (z, fault), _ = jax.lax.scan(
+        body, init, (jnp.arange(steps, dtype=jnp.int32), grid[:-1], grid[1:])
+    )
+    return z, fault
 
 
 @functools.partial(
@@ -113,22 +130,33 @@ def _sample(
     def shard(z):
         return z if sharding is None else jax.lax.with_sharding_constraint(z, sharding)
 
+    # Returns (samples, fault): fault -1 when every value is finite, else where the first
+    # non-finite value appeared: -2 the start draw, k in [0, steps) reverse step k, steps the
+    # final (inertia / denoising) step.
     k_start, k_path = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
     n = data.shape[0]
+    ok = jnp.asarray(-1, jnp.int32)
+
+    def final(x):
+        return shard(x), jnp.where(_all_finite(x), ok, steps)
+
     if method == "train":
         if num_samples <= n:
-            return data[jax.random.permutation(k_start, n)[:num_samples]]
-        return data[jax.random.randint(k_start, (num_samples,), 0, n)]
+            return data[jax.random.permutation(k_start, n)[:num_samples]], ok
+        return data[jax.random.randint(k_start, (num_samples,), 0, n)], ok
     if method == "kde":
-        return _noised(k_start, data, num_samples, 0.0) + sigma * jax.random.normal(
-            k_path, (num_samples, data.shape[1]), data.dtype
+        return final(
+            _noised(k_start, data, num_samples, 0.0)
+            + sigma * jax.random.normal(k_path, (num_samples, data.shape[1]), data.dtype)
         )
     t_stop = t_end if method == "dm" else sigma**2
+    fault = ok
     if solver == "exact":
         z = shard(_noised(k_start, data, num_samples, t_stop))
     else:
         z = shard(_noised(k_start, data, num_samples, T))
-        z = _reverse(
+        fault = jnp.where(_all_finite(z), ok, -2)
+        z, reverse_fault = _reverse(
             k_path,
             z,
             data,
@@ -139,12 +167,18 @@ def _sample(
             block_size=block_size,
             precision=precision,
         )
+        fault = jnp.where(fault < 0, reverse_fault, fault)
+
+    def first(x):
+        x, last = final(x)
+        return x, jnp.where(fault < 0, last, fault)
+
     if method == "early_stop":
-        return shard(z)
+        return first(z)
     mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
     if method == "idm" and inertia == "paper":
-        return shard(jnp.exp(t_stop) * (z + t_stop * sc))
-    return shard(mean)
+        return first(jnp.exp(t_stop) * (z + t_stop * sc))
+    return first(mean)
 
 
 def _concrete(v):
@@ -169,6 +203,7 @@ def sample(
     block_size=None,
     precision="highest",
     shard=None,
+    check_finite=True,
 ):
     """Draw samples from IDM or one of its baselines, using only the empirical score.
 
@@ -193,6 +228,9 @@ def sample(
         on when more than one device is present and ``num_samples`` divides evenly. The
         random draws are the same either way, so sharded and single-device samples agree to
         float tolerance.
+      check_finite: raise :class:`NonFiniteSamples` naming the step and time where the first
+        NaN or inf appeared (the check is computed inside the jitted sampler; reading it waits
+        for the result). Input data with non-finite values raises ``ValueError`` either way.
 
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
@@ -202,6 +240,13 @@ def sample(
         data = data.astype(jnp.zeros(()).dtype)
     if data.ndim != 2 or data.shape[0] < 2:
         raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
+    if _concrete(data):
+        bad = ~jnp.all(jnp.isfinite(data), axis=1)
+        if bool(jnp.any(bad)):
+            raise ValueError(
+                f"data has {int(bad.sum())} rows with NaN or inf values (first: row "
+                f"{int(jnp.argmax(bad))})"
+            )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if solver not in SOLVERS:
@@ -231,7 +276,7 @@ def sample(
         sharding = NamedSharding(mesh, PartitionSpec("samples"))
         data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
     dt = data.dtype
-    return _sample(
+    samples, fault = _sample(
         key,
         data,
         jnp.asarray(sigma, dt),
@@ -245,4 +290,25 @@ def sample(
         block_size=block,
         precision=precision,
         sharding=sharding,
+    )
+    if check_finite and _concrete(fault) and int(fault) != -1:
+        raise NonFiniteSamples(_fault_message(int(fault), method, solver, steps, T, t_stop))
+    return samples
+
+
+def _fault_message(fault, method, solver, steps, T, t_stop) -> str:
+    t_stop = float(t_stop)
+    if fault == -2:
+        where = f"in the start draw from p_T (t = {float(T):.4g})"
+    elif fault < steps and solver != "exact":
+        grid = np.asarray(schedule.time_grid(float(T), t_stop, steps))
+        where = (
+            f"at reverse step {fault + 1} of {steps} of the {solver} solver "
+            f"(t = {grid[fault]:.4g} -> {grid[fault + 1]:.4g})"
+        )
+    else:
+        where = f"in the final {'inertia' if method == 'idm' else 'output'} step (t = {t_stop:.4g})"
+    return (
+        f"method={method!r} produced NaN or inf {where}: the exponent range of the data's dtype "
+        "was probably exceeded (rescale or centre the data, or use float64)"
     )
