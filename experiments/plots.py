@@ -1,8 +1,7 @@
 """Figures and fitted-rate tables drawn only from saved results (no sampling, no JAX calls).
 
 ``python -m experiments.plots DIR [--out OUT]`` redraws everything from ``DIR/rows.csv`` or, for
-a multirun sweep directory, from the job directories ``DIR/*/rows.csv`` (then it also writes the
-combined ``rows.csv``, ``nearest.csv`` and ``summary.json`` into DIR):
+a multirun sweep directory, merges its jobs first (``experiments.collect``):
 
 * ``rate.png``: log-log W1 against n per (manifold, d, D), every method (mean over seeds,
   bars from min to max), the fitted lines over the n actually used, the predicted slope
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments import store  # noqa: E402
 from idm.rates import fit_rate, local_slopes, predicted_exponent  # noqa: E402
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "d_independence_figure",
     "memorization_figure",
     "draw_all",
-    "gather",
 ]
 
 ROW_COLUMNS = (
@@ -100,8 +98,8 @@ def read_csv(path: str | Path) -> list[dict]:
 
 
 def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
-    """Writes rows with the given columns; floats keep full precision (repr)."""
-    with open(path, "w", newline="") as f:
+    """Writes rows with the given columns, atomically; floats keep full precision (repr)."""
+    with store.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -222,9 +220,10 @@ def fit_table(rows: list[dict], *, floor_factor: float = 2.0, n_boot: int = 2000
 
 
 def _save(fig, path: str | Path) -> None:
-    """Lays out, writes and closes a figure (every figure here ends this way)."""
+    """Lays out, writes (atomically) and closes a figure (every figure here ends this way)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    with store.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, format=Path(path).suffix.lstrip("."))
     plt.close(fig)
 
 
@@ -424,36 +423,6 @@ def draw_all(rows, nearest, out: str | Path, *, fits=None, floor_factor=2.0) -> 
     return written
 
 
-def gather(sweep_dir: str | Path, *, floor_factor=2.0, n_boot=2000) -> list[str]:
-    """Combines the job directories of a multirun sweep (``*/rows.csv``) into ``sweep_dir``.
-
-    Writes rows.csv, nearest.csv (when present), summary.json (the combined fit table plus
-    each job's own summary) and the figures. Returns the figure names written.
-    """
-    sweep_dir = Path(sweep_dir)
-    jobs = sorted(p.parent for p in sweep_dir.glob("*/rows.csv"))
-    rows, nearest, summaries = [], [], []
-    for job in jobs:
-        rows += read_csv(job / "rows.csv")
-        if (job / "nearest.csv").exists():
-            nearest += read_csv(job / "nearest.csv")
-        if (job / "summary.json").exists():
-            summaries.append({"job": job.name, **json.loads((job / "summary.json").read_text())})
-    if not rows:
-        return []
-    write_csv(sweep_dir / "rows.csv", rows, ROW_COLUMNS)
-    if nearest:
-        write_csv(sweep_dir / "nearest.csv", nearest, NEAREST_COLUMNS)
-    fits = fit_table(rows, floor_factor=floor_factor, n_boot=n_boot)
-    summary = {
-        "fits": fits,
-        "jobs": summaries,
-        "unconverged_rows": sum(not r["converged"] for r in rows),
-    }
-    (sweep_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return draw_all(rows, nearest, sweep_dir, fits=fits, floor_factor=floor_factor)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path, help="a run directory or a multirun sweep directory")
@@ -466,7 +435,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         nearest = read_csv(nearest_path) if nearest_path.exists() else []
         written = draw_all(rows, nearest, args.out or args.dir, floor_factor=args.floor_factor)
     else:
-        written = gather(args.dir, floor_factor=args.floor_factor)
+        from experiments.collect import collect
+
+        written = collect([args.dir], floor_factor=args.floor_factor).get("figures", [])
     print("wrote", ", ".join(written) or "nothing")  # noqa: T201
 
 

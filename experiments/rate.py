@@ -55,15 +55,20 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from scipy.spatial import cKDTree
 
 import idm
-from experiments import plots
+from experiments import collect, plots, preflight, store
 from idm import manifolds, metrics
 from idm.config import METHODS, RunConfig
 
 log = logging.getLogger(__name__)
+
+# Absolute, so that the app finds its configs whether it runs as __main__ or is imported (the
+# submitit launcher's jobs import it).
+_CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("manifold", "method", "evaluator", "sweep", "experiment")
 
 _HAVE_POT = importlib.util.find_spec("ot") is not None
 
@@ -71,23 +76,7 @@ _HAVE_POT = importlib.util.find_spec("ot") is not None
 _FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR = range(5)
 
 
-def _writable(node):
-    """Clears the read-only flag that frozen dataclasses put on their OmegaConf nodes.
-
-    Hydra merges the YAML files into the schema, which a read-only node refuses; the typing
-    (unknown keys, wrong types) is kept, and ``OmegaConf.to_object`` still builds the frozen
-    dataclasses.
-    """
-    OmegaConf.set_readonly(node, None)
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            child = node._get_node(key)
-            if isinstance(child, DictConfig | ListConfig):
-                _writable(child)
-    return node
-
-
-ConfigStore.instance().store(name="rate_schema", node=_writable(OmegaConf.structured(RunConfig)))
+ConfigStore.instance().store(name="rate_schema", node=preflight.schema_node(RunConfig))
 
 
 def _check_keys(cfg: DictConfig, schema: type, prefix: str = "") -> None:
@@ -108,6 +97,71 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         cfg.pop("hydra", None)
     _check_keys(cfg, RunConfig)
     return OmegaConf.to_object(cfg)
+
+
+def _resolve_hash(*, _root_: DictConfig) -> str:
+    """``${idm_hash:}``: the job's config hash, for its output directory (``store``)."""
+    keys = [k for k in _root_.keys() if k != "hydra"]
+    return store.config_hash(to_run_config(OmegaConf.masked_copy(_root_, keys)))
+
+
+OmegaConf.register_new_resolver("idm_hash", _resolve_hash, replace=True)
+
+
+# ----------------------------------------------------------------------------- start-up checks
+
+# Bytes per entry of an m x m_ref problem held by the exact evaluator: the float64 cost matrix
+# and about two working copies in the solver (scipy's assignment, or POT's plan).
+_EXACT_BYTES_PER_PAIR = 24
+
+
+def memory_estimate(cfg: RunConfig) -> dict[str, float]:
+    """Peak bytes of the largest cell, by part (the evaluator's and the sampler's)."""
+    sw, itemsize = cfg.sweep, 8 if cfg.x64 else 4
+    m, m_ref, n, D = sw.m, sw.reference_size, max(sw.ns), cfg.manifold.ambient_dim
+    block = cfg.method.block_size or 256
+    sampler = itemsize * (n * D + 4 * m * D + 2 * m * min(block, n))
+    if cfg.evaluator.method == "exact":
+        evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
+    else:  # Sinkhorn: online beyond dense_max entries, so linear in m
+        evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
+    return {"evaluator": float(evaluator), "sampler": float(sampler)}
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Checks that need more than one field (the single-field ones run in ``idm.config``).
+
+    Raises:
+        preflight.InputError: naming the field, with what would be allowed.
+    """
+    mc, sw, mf = cfg.method, cfg.sweep, cfg.manifold
+    if set(mc.names) & {"idm", "early_stop", "kde"}:
+        s = mc.sigma(sw.ns[0], mf.d) ** 2
+        if not mc.T > s:
+            raise preflight.InputError(
+                "method.T",
+                f"must exceed the stopping time sigma^2 = {s:.4g} (c = {mc.c}, n = {sw.ns[0]}, "
+                f"d = {mf.d}); got T = {mc.T}",
+            )
+    need = memory_estimate(cfg)
+    total, avail = sum(need.values()) + 2**29, preflight.available_memory()
+    if total > avail:
+        msg = (
+            f"m = {sw.m} (m_ref = {sw.reference_size}) needs about "
+            f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available"
+        )
+        if cfg.evaluator.method == "exact":
+            # Largest m = m_ref with 24 m^2 + a m + b <= room (the sampler's bytes are a m + b).
+            item, n, D = 8 if cfg.x64 else 4, max(sw.ns), mf.ambient_dim
+            a = item * (4 * D + 2 * min(cfg.method.block_size or 256, n))
+            room = max(avail - 2**29 - item * n * D, 0)
+            k = _EXACT_BYTES_PER_PAIR
+            fits = int((-a + math.sqrt(a * a + 4 * k * room)) / (2 * k))
+            msg += (
+                f": the exact evaluator holds an m x m_ref float64 problem; m = m_ref <= {fits} "
+                "fits here, or use evaluator=sinkhorn (memory linear in m)"
+            )
+        raise preflight.InputError("sweep.m", msg)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -283,8 +337,27 @@ def environment(cfg: RunConfig) -> dict:
     }
 
 
+class NonFiniteResult(RuntimeError):
+    """A W1 or a metric came out NaN or infinite: nothing is written for that cell."""
+
+
+def _check_finite(row: dict) -> None:
+    bad = [
+        k for k in ("w1", "w1_floor", "nn_median", "manifold_distance") if not np.isfinite(row[k])
+    ]
+    if bad:
+        raise NonFiniteResult(
+            f"non-finite {', '.join(bad)} at method={row['method']} n={row['n']} seed={row['seed']}"
+            f" ({row['manifold']}, d={row['d']}, D={row['D']}); no row written"
+        )
+
+
 def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
     """Runs the sweep of one config and writes its outputs; returns the rows.
+
+    Restartable (``experiments.store``): a directory that already holds this config's complete
+    result is returned as it is (``skip_existing``), and the cells a killed run finished are
+    reloaded from its checkpoint instead of being computed again.
 
     Args:
         cfg: the typed config.
@@ -295,8 +368,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
     """
     out = Path(out_dir if out_dir is not None else HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.skip_existing and (out / "rows.csv").exists() and (out / "summary.json").exists():
-        log.info("results exist in %s; skipping (skip_existing=true)", out)
+    digest = store.config_hash(cfg)
+    if cfg.skip_existing and store.is_complete(out, digest):
+        log.info("results of config %s exist in %s; skipping (skip_existing=true)", digest, out)
         return plots.read_csv(out / "rows.csv")
     if cfg.x64 != _x64():
         log.warning("config x64=%s but jax_enable_x64=%s: running with JAX's", cfg.x64, _x64())
@@ -312,19 +386,26 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
     )
     m, m_ref = sw.m, sw.reference_size
 
+    rows, nearest_rows = store.load_partial(out, digest) if cfg.skip_existing else ([], [])
+    done = {(r["n"], r["seed"]) for r in rows}
+    if done:
+        log.info("resuming: %d of %d cells reloaded from %s", len(done), len(sw.ns) * sw.seeds, out)
     references, floors = {}, {}
-    rows, nearest_rows = [], []
     hist_methods = {"dm", "idm"} & set(cfg.method.names)
     with _progress(cfg, len(sw.ns) * sw.seeds) as bar:
+        bar.update(len(done))
         for n in sw.ns:
             sigma = cfg.method.sigma(n, mf.d)
             for seed in range(sw.seeds):
+                if (n, seed) in done:
+                    continue
                 if seed not in references:
                     ref, kind = _reference(man, _key(root, _REFERENCE, seed), m_ref, ev.reference)
                     floor = _w1(man, man.sample(_key(root, _FLOOR, seed), m), ref, ev)
                     references[seed], floors[seed] = (ref, kind), floor
                 ref, kind = references[seed]
                 data = man.sample(_key(root, _DATA, seed, n), n)
+                cell, cell_nearest = [], []
                 for method in cfg.method.names:
                     t0 = time.perf_counter()
                     key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
@@ -334,35 +415,35 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                     t2 = time.perf_counter()
                     extra, nearest = _row_metrics(cfg, man, x, data, sigma, method)
                     t3 = time.perf_counter()
-                    rows.append(
-                        {
-                            "experiment": cfg.name,
-                            "manifold": mf.name,
-                            "d": mf.d,
-                            "D": man.D,
-                            "n": n,
-                            "seed": seed,
-                            "method": method,
-                            "sigma": sigma,
-                            "m": int(x.shape[0]),
-                            "m_ref": m_ref,
-                            "evaluator": ev.method,
-                            "reference": kind,
-                            "w1": res.value,
-                            "w1_lower": res.lower,
-                            "w1_upper": res.upper,
-                            "epsilon": res.epsilon,
-                            "w1_floor": floors[seed].value,
-                            "converged": bool(res.converged and floors[seed].converged),
-                            "n_iters": res.n_iters,
-                            **extra,
-                            "sample_s": t1 - t0,
-                            "eval_s": t2 - t1,
-                            "seconds": t3 - t0,
-                        }
-                    )
+                    row = {
+                        "experiment": cfg.name,
+                        "manifold": mf.name,
+                        "d": mf.d,
+                        "D": man.D,
+                        "n": n,
+                        "seed": seed,
+                        "method": method,
+                        "sigma": sigma,
+                        "m": int(x.shape[0]),
+                        "m_ref": m_ref,
+                        "evaluator": ev.method,
+                        "reference": kind,
+                        "w1": res.value,
+                        "w1_lower": res.lower,
+                        "w1_upper": res.upper,
+                        "epsilon": res.epsilon,
+                        "w1_floor": floors[seed].value,
+                        "converged": bool(res.converged and floors[seed].converged),
+                        "n_iters": res.n_iters,
+                        **extra,
+                        "sample_s": t1 - t0,
+                        "eval_s": t2 - t1,
+                        "seconds": t3 - t0,
+                    }
+                    _check_finite(row)
+                    cell.append(row)
                     if seed == 0 and method in hist_methods and sw.hist_samples:
-                        nearest_rows += [
+                        cell_nearest += [
                             {
                                 "manifold": mf.name,
                                 "d": mf.d,
@@ -375,7 +456,9 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                             }
                             for a, b in nearest[: sw.hist_samples].tolist()
                         ]
-                cell = rows[-len(cfg.method.names) :]
+                rows += cell
+                nearest_rows += cell_nearest
+                store.save_partial(out, digest, rows, nearest_rows)
                 log.info(
                     "n=%d seed=%d floor=%.4g %s (%.1fs)",
                     n,
@@ -387,11 +470,15 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                     sum(r["seconds"] for r in cell),
                 )
                 bar.update()
-    _write_outputs(cfg, out, rows, nearest_rows, time.perf_counter() - t_start)
+    rows.sort(key=lambda r: (sw.ns.index(r["n"]), r["seed"], cfg.method.names.index(r["method"])))
+    nearest_rows.sort(key=lambda r: (sw.ns.index(r["n"]), cfg.method.names.index(r["method"])))
+    _write_outputs(cfg, out, digest, rows, nearest_rows, time.perf_counter() - t_start)
+    store.clear_partial(out)
     return rows
 
 
-def _write_outputs(cfg: RunConfig, out: Path, rows, nearest_rows, runtime_s: float) -> None:
+def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtime_s) -> None:
+    """rows.csv, nearest.csv and the figures, then summary.json last: its hash marks completion."""
     plots.write_csv(out / "rows.csv", rows, plots.ROW_COLUMNS)
     if nearest_rows:
         plots.write_csv(out / "nearest.csv", nearest_rows, plots.NEAREST_COLUMNS)
@@ -399,30 +486,31 @@ def _write_outputs(cfg: RunConfig, out: Path, rows, nearest_rows, runtime_s: flo
     unconverged = sum(not r["converged"] for r in rows)
     if unconverged:
         log.warning("%d of %d rows come from an unconverged evaluation", unconverged, len(rows))
+    if cfg.figures:
+        plots.draw_all(rows, nearest_rows, out, fits=fits, floor_factor=cfg.fit.floor_factor)
     summary = {
         "experiment": cfg.name,
+        "config_hash": digest,
         "fits": fits,
         "unconverged_rows": unconverged,
         "runtime_s": runtime_s,
         "config": dataclasses.asdict(cfg),
         "environment": environment(cfg),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    if cfg.figures:
-        plots.draw_all(rows, nearest_rows, out, fits=fits, floor_factor=cfg.fit.floor_factor)
+    store.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
 
 
 class GatherSweep(Callback):
     """Hydra callback: after a multirun, combine the jobs' rows, summaries and figures."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:  # noqa: D102
-        written = plots.gather(
-            config.hydra.sweep.dir, floor_factor=config.fit.floor_factor, n_boot=config.fit.n_boot
+        summary = collect.collect(
+            [config.hydra.sweep.dir], floor_factor=config.fit.floor_factor, n_boot=config.fit.n_boot
         )
-        log.info("gathered %s into %s", written, config.hydra.sweep.dir)
+        log.info("collected %d rows into %s", summary["rows"], config.hydra.sweep.dir)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(_CONF), config_name="config")
 def main(cfg: DictConfig) -> None:
     rc = to_run_config(cfg)
     jax.config.update("jax_enable_x64", rc.x64)
@@ -430,4 +518,17 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # Run the importable module's main, not this __main__ copy: launchers that pickle the task
+    # (submitit) then pickle it by reference, and the job process imports experiments.rate,
+    # which registers the ${idm_hash:} resolver.
+    from experiments.rate import _CONF, GROUPS, check_run, main, to_run_config
+
+    preflight.guard(
+        sys.argv[1:],
+        conf_dir=_CONF,
+        config_name="config",
+        to_config=to_run_config,
+        check=check_run,
+        groups=GROUPS,
+    )
     main()

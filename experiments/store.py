@@ -1,0 +1,126 @@
+"""Where a job's results live and how they are written: atomically, keyed by the config's hash.
+
+A rate study is hundreds of jobs that can die at any moment (pre-emption, time limits, OOM).
+Three rules make a sweep restartable without losing or duplicating a row:
+
+* **Atomic files.** Every output is written to a temporary file in the same directory and then
+  renamed over its final name (``os.replace`` is atomic on POSIX), so a killed job leaves either
+  the old file or the new one, never half of one.
+* **Keyed by config.** A job's directory name ends in :func:`config_hash` of its resolved
+  config (``${idm_hash:}`` in ``conf/config.yaml``), and the job's summary.json, written last,
+  records the same hash: a job whose summary carries its own hash is complete and skips itself.
+* **Cell checkpoints.** Inside a job, the rows of every finished (n, seed) cell are saved to
+  ``partial.json`` (atomically); a restarted job reloads them and computes only the missing
+  cells. Every draw is ``fold_in`` of (stream, seed, n, method), so a recomputed cell equals the
+  one that was lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = [
+    "HASH_EXCLUDED",
+    "atomic_path",
+    "atomic_write_text",
+    "config_hash",
+    "is_complete",
+    "load_partial",
+    "save_partial",
+]
+
+# Settings that change how a job runs or what it draws, but not a single number in its rows.
+HASH_EXCLUDED = ("skip_existing", "progress", "figures")
+
+PARTIAL = "partial.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; on success renames it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Writes ``text`` to ``path`` atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def config_hash(config) -> str:
+    """12 hex digits of SHA-256 over the canonical JSON of a config's result-relevant fields.
+
+    Args:
+        config: a dataclass (``RunConfig``) or a plain dict of the resolved config.
+    """
+    d = _plain(config)
+    for key in HASH_EXCLUDED:
+        d.pop(key, None)
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _plain(obj):
+    """Dataclasses to dicts and tuples to lists, recursively (JSON's view of a config)."""
+    if dataclasses.is_dataclass(obj):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def is_complete(out: Path, digest: str) -> bool:
+    """True when ``out`` holds a finished job of the config with hash ``digest``."""
+    summary = out / "summary.json"
+    if not (summary.exists() and (out / "rows.csv").exists()):
+        return False
+    try:
+        return json.loads(summary.read_text()).get("config_hash") == digest
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
+    """Rows and nearest-distance rows of the cells a killed run of this config finished."""
+    path = out / PARTIAL
+    if not path.exists():
+        return [], []
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return [], []
+    if saved.get("config_hash") != digest:
+        return [], []
+    return saved["rows"], saved["nearest"]
+
+
+def save_partial(out: Path, digest: str, rows: list[dict], nearest: list[dict]) -> None:
+    """Checkpoints the finished cells (atomically)."""
+    text = json.dumps({"config_hash": digest, "rows": rows, "nearest": nearest})
+    atomic_write_text(out / PARTIAL, text)
+
+
+def clear_partial(out: Path) -> None:
+    """Removes the checkpoint once the job's outputs are complete."""
+    (out / PARTIAL).unlink(missing_ok=True)
