@@ -11,6 +11,7 @@ computed by methods, never written back (configs are never mutated).
 from __future__ import annotations
 
 import dataclasses
+import os.path
 
 __all__ = [
     "ManifoldConfig",
@@ -19,6 +20,7 @@ __all__ = [
     "SweepConfig",
     "FitConfig",
     "RunConfig",
+    "GenerateConfig",
     "MANIFOLDS",
     "METHODS",
     "SOLVERS",
@@ -34,6 +36,7 @@ INERTIAS = ("tweedie", "paper")
 EVALUATORS = ("exact", "sinkhorn")
 REFERENCES = ("grid", "iid")
 PRECISIONS = ("highest", "high", "default")
+DATA_SUFFIXES = (".npy", ".npz", ".csv")
 
 
 def _tuple(obj, name: str) -> None:
@@ -265,3 +268,79 @@ class RunConfig:
     evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
     sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
     fit: FitConfig = dataclasses.field(default_factory=FitConfig)
+
+
+def _auto_or(value: str, kind: type, key: str):
+    """Parses "auto" or a number of type ``kind`` from a config string."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be 'auto' or {kind.__name__}, got {value!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    """One run of ``python -m experiments.generate``: new samples from a user's point cloud.
+
+    Attributes:
+        data_path: the training points, an (n, D) array in .npy, .npz or .csv.
+        num_samples: samples to generate.
+        out: output file (.npy, .npz or .csv); the report goes beside it as
+            ``<stem>.report.json``.
+        d: intrinsic dimension, an integer or "auto" (estimated from the data,
+            ``idm.intrinsic_dim``).
+        c: bandwidth constant in sigma = c n^(-1/(d+4)), a number or "auto" (chosen on a
+            held-out split, ``idm.bandwidth``).
+        sigma: the bandwidth itself (overrides d's and c's rule when set).
+        method: "idm" or one of the baselines of ``METHODS``.
+        solver, steps, T, inertia, precision, block_size: as in ``idm.sample``.
+        seed: root seed (every draw derives from it with ``fold_in``).
+        x64: compute in float64 (slower; float32 with 'highest' precision is accurate at
+            t = sigma^2).
+        batch: samples per chunk (one progress-bar step).
+        progress: show progress bars (only on a terminal).
+    """
+
+    data_path: str = "???"
+    num_samples: int = 1000
+    out: str = "samples.npy"
+    d: str = "auto"
+    c: str = "1.0"
+    sigma: float | None = None
+    method: str = "idm"
+    solver: str = "exact"
+    steps: int = 100
+    T: float = 8.0
+    inertia: str = "tweedie"
+    precision: str = "highest"
+    block_size: int | None = None
+    seed: int = 0
+    x64: bool = False
+    batch: int = 4096
+    progress: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", _auto_or(self.d, int, "d"))
+        object.__setattr__(self, "c", _auto_or(self.c, float, "c"))
+        if self.d != "auto" and self.d < 1:
+            raise ValueError(f"d must be >= 1 or 'auto', got {self.d}")
+        if self.c != "auto" and not self.c > 0:
+            raise ValueError(f"c must be > 0 or 'auto', got {self.c}")
+        if self.sigma is not None and not self.sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
+        _choice(self.method, METHODS, "method")
+        _choice(self.solver, SOLVERS, "solver")
+        _choice(self.inertia, INERTIAS, "inertia")
+        _choice(self.precision, PRECISIONS, "precision")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not self.T > 0:
+            raise ValueError(f"T must be > 0, got {self.T}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if os.path.splitext(self.out)[1] not in DATA_SUFFIXES:
+            raise ValueError(f"out must end in one of {list(DATA_SUFFIXES)}, got {self.out!r}")

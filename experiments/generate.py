@@ -1,0 +1,332 @@
+"""New samples from your own point cloud, with a report on what they are.
+
+``python -m experiments.generate data_path=FILE num_samples=M [d=auto|INT] [c=auto|FLOAT]
+[sigma=FLOAT] [out=FILE]`` (schema: ``idm.config.GenerateConfig``; config: conf/generate/generate.yaml)
+
+1. Loads the (n, D) training points from .npy, .npz or .csv and refuses, with one line naming
+   the problem and exit status 2 before anything is computed or written, a file that is
+   missing, unreadable, empty, not 2-D, holds NaN or inf, or has fewer than 2 points.
+2. ``d=auto`` estimates the intrinsic dimension (``idm.intrinsic_dim``); ``c=auto`` chooses
+   the bandwidth constant on a held-out split (``idm.bandwidth``); sigma = c n^(-1/(d+4))
+   unless ``sigma`` is given.
+3. Draws ``num_samples`` IDM samples (``idm.sample``) in batches of ``batch``, with a progress
+   bar on a terminal; every batch's key is ``fold_in`` of the root key by its index.
+4. Writes the samples to ``out`` (atomically, format by extension) and ``<stem>.report.json``
+   beside it: n, D, d, c, sigma and where they came from, the copy fraction (a sample is a
+   copy when its nearest training point is 3 times closer than the second), the quantiles of
+   the nearest-training distances beside the training set's own nearest-neighbour spacing, and
+   where the copies lie (the local spacing of the data around them: a fixed-bandwidth kernel
+   copies in sparse tails).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import hydra
+import jax
+import numpy as np
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+import idm
+from experiments import preflight, store
+from idm import metrics, schedule
+from idm.config import GenerateConfig
+
+log = logging.getLogger(__name__)
+
+# Its own directory: in conf/ itself ``method=...`` would name the rate app's config group.
+_CONF = Path(__file__).resolve().parents[1] / "conf" / "generate"
+# Streams of the root key (never reorder).
+_SPLIT, _SAMPLE, _BANDWIDTH = range(3)
+# Neighbour rank that measures the local spacing of the data around a sample.
+_SPACING_K = 10
+
+ConfigStore.instance().store(name="generate_schema", node=preflight.schema_node(GenerateConfig))
+
+
+def to_config(cfg: DictConfig) -> GenerateConfig:
+    """The typed, checked config."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    if OmegaConf.is_missing(cfg, "data_path"):
+        raise preflight.InputError("data_path", "missing: give data_path=FILE (.npy, .npz, .csv)")
+    return OmegaConf.to_object(cfg)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def load_points(path: str | Path) -> np.ndarray:
+    """The (n, D) float array in ``path``, or :class:`preflight.InputError` saying what is wrong.
+
+    .npy: the array. .npz: the array named ``data`` or ``x``, or the only array. .csv: numbers
+    separated by commas, one point per line (a header line is skipped).
+    """
+    path = Path(path)
+    field = "data_path"
+    if not path.exists():
+        raise preflight.InputError(field, f"no such file: {path}")
+    if not path.is_file():
+        raise preflight.InputError(field, f"not a file: {path}")
+    if path.stat().st_size == 0:
+        raise preflight.InputError(field, f"empty file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            x = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.keys())
+                name = next((k for k in ("data", "x") if k in names), None)
+                if name is None and len(names) != 1:
+                    raise preflight.InputError(
+                        field, f"{path} holds arrays {names}: name the points 'data' or 'x'"
+                    )
+                x = z[name or names[0]]
+        elif suffix == ".csv":
+            try:
+                x = np.loadtxt(path, delimiter=",", ndmin=2)
+            except ValueError:
+                x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
+        else:
+            raise preflight.InputError(
+                field, f"unknown file type {suffix!r} (allowed: .npy, .npz, .csv)"
+            )
+    except preflight.InputError:
+        raise
+    except PermissionError:
+        raise preflight.InputError(field, f"cannot read {path}: permission denied") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        msg = " ".join(str(err).split())[:160]
+        raise preflight.InputError(field, f"cannot read {path}: {msg}") from None
+    if x.size == 0:
+        raise preflight.InputError(field, f"{path} holds no points (shape {x.shape})")
+    if x.ndim != 2:
+        raise preflight.InputError(field, f"{path} must hold an (n, D) array, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise preflight.InputError(field, f"{path} must hold real numbers, got dtype {x.dtype}")
+    if x.shape[0] < 2:
+        raise preflight.InputError(field, f"{path} has {x.shape[0]} point; at least 2 are needed")
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise preflight.InputError(
+            field,
+            f"{path} has {int(bad.sum())} points with NaN or inf "
+            f"(first at row {int(bad.argmax())})",
+        )
+    return x
+
+
+def save_points(path: str | Path, x: np.ndarray) -> None:
+    """Writes points atomically in the format of the path's extension."""
+    path = Path(path)
+    with store.atomic_path(path) as tmp:
+        if path.suffix == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, x)
+        elif path.suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, data=x)
+        else:
+            np.savetxt(tmp, x, delimiter=",", fmt="%.9g")
+
+
+def check(cfg: GenerateConfig, data: np.ndarray) -> None:
+    """Checks between the config and the data (dimensions, stopping time, memory)."""
+    n, D = data.shape
+    if cfg.d != "auto" and cfg.d > D:
+        raise preflight.InputError("d", f"must be <= D = {D} (the data's dimension), got {cfg.d}")
+    if cfg.sigma is not None and cfg.method != "dm" and not cfg.T > cfg.sigma**2:
+        raise preflight.InputError(
+            "T", f"must exceed the stopping time sigma^2 = {cfg.sigma**2:.4g}, got {cfg.T}"
+        )
+    item = 8 if cfg.x64 else 4
+    batch = min(cfg.batch, cfg.num_samples)
+    need = item * (2 * n * D + 2 * cfg.num_samples * D + 6 * batch * D) + 2**29
+    avail = preflight.available_memory()
+    if need > avail:
+        fits = max(int((avail - 2**29 - item * (2 * n * D + 6 * batch * D)) / (2 * item * D)), 0)
+        raise preflight.InputError(
+            "num_samples",
+            f"{cfg.num_samples} samples of the {n} x {D} data need about "
+            f"{preflight.format_bytes(need)} but {preflight.format_bytes(avail)} are available; "
+            f"num_samples <= {fits} fits here",
+        )
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _progress(cfg: GenerateConfig, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not (cfg.progress and sys.stderr.isatty()))
+
+
+def _resolve_d(cfg: GenerateConfig, data) -> tuple[int, dict]:
+    if cfg.d != "auto":
+        return cfg.d, {"source": "given"}
+    from idm import intrinsic_dim
+
+    est = intrinsic_dim.estimate(data)
+    info = {"source": "auto", "estimator": est.method, "estimate": float(est.value)}
+    log.info("intrinsic dimension: %s estimate %.3f -> d = %d", est.method, est.value, est.d)
+    return int(est.d), info
+
+
+def _resolve_c(cfg: GenerateConfig, key, data, d: int) -> tuple[float, dict]:
+    if cfg.c != "auto":
+        return float(cfg.c), {"source": "given"}
+    from idm import bandwidth
+
+    res = bandwidth.select_c(key, data, d)
+    info = {"source": "auto", **bandwidth.summary(res)}
+    log.info("bandwidth: c = %.4g chosen on a held-out split", res.c)
+    return float(res.c), info
+
+
+def sample_batches(cfg: GenerateConfig, key, data, *, d: int, sigma: float) -> np.ndarray:
+    """``num_samples`` samples in batches of ``batch`` (the last batch truncated)."""
+    batches = math.ceil(cfg.num_samples / cfg.batch)
+    size = min(cfg.batch, cfg.num_samples)
+    out = []
+    with _progress(cfg, cfg.num_samples, "sampling") as bar:
+        for i in range(batches):
+            x = idm.sample(
+                jax.random.fold_in(key, i),
+                data,
+                size,
+                method=cfg.method,
+                d=d,
+                sigma=sigma,
+                solver=cfg.solver,
+                steps=cfg.steps,
+                T=cfg.T,
+                inertia=cfg.inertia,
+                block_size=cfg.block_size,
+                precision=cfg.precision,
+            )
+            out.append(np.asarray(x))
+            bar.update(min(size, cfg.num_samples - i * size))
+    return np.concatenate(out)[: cfg.num_samples]
+
+
+def report(samples, data, *, max_queries: int = 20000, key=None) -> dict:
+    """Copies, nearest-training distances and where the copies lie."""
+    m = samples.shape[0]
+    idx = np.arange(m)
+    if m > max_queries:  # the statistics of a uniform subsample of the samples
+        key = jax.random.key(0) if key is None else key
+        idx = np.sort(np.asarray(jax.random.permutation(key, m)[:max_queries]))
+    x = samples[idx]
+    k = min(_SPACING_K, data.shape[0])
+    near = np.asarray(metrics.nearest_distances(x, data, k=k))
+    copies = metrics.is_copy(near[:, :2])
+    sub = data[: min(data.shape[0], max_queries)]
+    train_nn = np.asarray(metrics.nearest_distances(sub, data, k=2))[:, 1]
+    q = [5, 25, 50, 75, 95]
+    quantiles = np.percentile(near[:, 0], q).tolist()
+    out = {
+        "samples_measured": int(len(idx)),
+        "copy_fraction": float(np.mean(copies)),
+        "copies": int(np.sum(copies)),
+        "nearest_quantiles": dict(zip(map(str, q), quantiles, strict=True)),
+        "train_spacing_median": float(np.median(train_nn)),
+        "nearest_over_spacing": float(np.median(near[:, 0]) / max(np.median(train_nn), 1e-300)),
+    }
+    if copies.any():
+        spacing = near[:, k - 1]
+        out["copy_locations"] = {
+            "local_spacing_ratio": float(np.median(spacing[copies]) / np.median(spacing)),
+            "note": f"median distance to the {k}-th nearest training point around the copies, "
+            "over the same for all samples (> 1: the copies lie in sparse regions)",
+            "sample_rows": idx[copies][:20].tolist(),
+        }
+    return out
+
+
+def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
+    """Generates, writes the samples and the report; returns the report."""
+    t0 = time.perf_counter()
+    data = load_points(cfg.data_path) if data is None else data
+    check(cfg, data)
+    n, D = data.shape
+    root = jax.random.key(cfg.seed)
+    dtype = np.float64 if cfg.x64 else np.float32
+    x = jax.numpy.asarray(data.astype(dtype))
+    d, d_info = _resolve_d(cfg, x)
+    if d > D:
+        raise preflight.InputError("d", f"estimated d = {d} exceeds D = {D}")
+    c, c_info = _resolve_c(cfg, jax.random.fold_in(root, _BANDWIDTH), x, d)
+    sigma = float(cfg.sigma) if cfg.sigma is not None else float(schedule.bandwidth(n, d, c))
+    log.info("n = %d, D = %d, d = %d, c = %.4g, sigma = %.4g", n, D, d, c, sigma)
+    samples = sample_batches(cfg, jax.random.fold_in(root, _SAMPLE), x, d=d, sigma=sigma)
+    t1 = time.perf_counter()
+    rep = {
+        "data_path": str(cfg.data_path),
+        "out": str(cfg.out),
+        "n": n,
+        "D": D,
+        "d": d,
+        "d_info": d_info,
+        "c": c,
+        "c_info": c_info,
+        "sigma": sigma,
+        "method": cfg.method,
+        "solver": cfg.solver,
+        "num_samples": cfg.num_samples,
+        **report(samples, x),
+        "sample_s": t1 - t0,
+        "config": dataclasses.asdict(cfg),
+        "environment": {
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "x64": bool(jax.config.jax_enable_x64),
+        },
+    }
+    rep["seconds"] = time.perf_counter() - t0
+    save_points(cfg.out, samples.astype(data.dtype if data.dtype.kind == "f" else dtype))
+    out = Path(cfg.out)
+    store.atomic_write_text(out.with_name(out.stem + ".report.json"), json.dumps(rep, indent=2))
+    log.info(
+        "wrote %d samples to %s: copy fraction %.4f, median nearest-training distance %.4g "
+        "(training spacing %.4g)",
+        cfg.num_samples,
+        out,
+        rep["copy_fraction"],
+        rep["nearest_quantiles"]["50"],
+        rep["train_spacing_median"],
+    )
+    return rep
+
+
+@hydra.main(version_base="1.3", config_path=str(_CONF), config_name="generate")
+def main(cfg: DictConfig) -> None:
+    rc = to_config(cfg)
+    jax.config.update("jax_enable_x64", rc.x64)
+    try:
+        data = load_points(rc.data_path)
+        check(rc, data)
+    except preflight.InputError as err:
+        print(f"error: {err}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(preflight.EXIT_CODE) from None
+    run(rc, data)
+
+
+if __name__ == "__main__":
+    from experiments.generate import _CONF, main, to_config
+
+    preflight.guard(
+        sys.argv[1:], conf_dir=_CONF, config_name="generate", to_config=to_config, groups=()
+    )
+    main()
