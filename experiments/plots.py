@@ -76,9 +76,9 @@ _INTS = {"d", "D", "n", "seed", "m", "m_ref", "n_iters"}
 _STRS = {"experiment", "manifold", "method", "evaluator", "reference"}
 _BOOLS = {"converged"}
 _ZERO = 1e-12
-METHOD_ORDER = ("idm", "train", "dm", "early_stop", "kde")
-COLORS = {"idm": "C0", "train": "C1", "dm": "C2", "early_stop": "C3", "kde": "C4"}
-MARKERS = {"idm": "o", "train": "s", "dm": "^", "early_stop": "v", "kde": "D"}
+METHOD_ORDER = ("idm", "train", "dm", "early_stop", "kde", "cfdm")
+COLORS = {"idm": "C0", "train": "C1", "dm": "C2", "early_stop": "C3", "kde": "C4", "cfdm": "C5"}
+MARKERS = {"idm": "o", "train": "s", "dm": "^", "early_stop": "v", "kde": "D", "cfdm": "P"}
 
 
 def _parse(key: str, value: str):

@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 MANIFOLDS = ("circle", "sphere", "torus", "vmf_sphere")
-METHODS = ("idm", "dm", "early_stop", "kde", "train")  # order fixes the per-method PRNG stream
+# order fixes the per-method PRNG stream: append, never reorder
+METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
 SOLVERS = ("exact", "sde", "ode")
 INERTIAS = ("tweedie", "paper")
 EVALUATORS = ("exact", "sinkhorn")

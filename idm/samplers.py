@@ -11,6 +11,9 @@ Methods (``method=``):
 * ``early_stop``: stop at ``sigma^2`` with no inertia step.
 * ``kde``: ambient Gaussian KDE ``x_I + sigma xi``.
 * ``train``: the training set itself (a uniform draw without replacement).
+* ``cfdm``: the smoothed closed-form diffusion model of Scarvelis, Borde and Solomon
+  (sigma-CFDM, :mod:`idm.cfdm`), a training-free baseline that smooths the score instead of
+  stopping early; its smoothing scale is ``sigma``.
 
 Solvers (``solver=``), on a geometric time grid from ``T`` to the stopping time. Both
 iterative solvers are exponential integrators in the data-prediction form: over a step
@@ -37,12 +40,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from idm import schedule
+from idm import cfdm, schedule
 from idm.score import default_block_size, posterior_mean_and_score
 
 __all__ = ["sample", "NonFiniteSamples", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
 
-METHODS = ("idm", "dm", "early_stop", "kde", "train")
+METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
 SOLVERS = ("sde", "ode", "exact")
 INERTIAS = ("tweedie", "paper")
 DM_END_TIME = 1e-6
@@ -140,6 +143,11 @@ def _sample(
     def final(x):
         return shard(x), jnp.where(_all_finite(x), ok, steps)
 
+    if method == "cfdm":
+        x = cfdm.sample(
+            k_start, data, num_samples, sigma=sigma, block_size=block_size, precision=precision
+        )
+        return final(x)
     if method == "train":
         if num_samples <= n:
             return data[jax.random.permutation(k_start, n)[:num_samples]], ok
@@ -211,7 +219,7 @@ def sample(
       key: a ``jax.random`` key.
       data: training points, shape ``[n, D]``.
       num_samples: number of samples ``m``.
-      method: one of ``"idm", "dm", "early_stop", "kde", "train"``.
+      method: one of ``"idm", "dm", "early_stop", "kde", "train", "cfdm"``.
       d: intrinsic dimension, for the bandwidth rule ``sigma = c * n^(-1/(d+4))`` when ``sigma``
         is not given.
       sigma: bandwidth; the IDM stopping time is ``sigma^2``. Traced: changing it does not
@@ -259,7 +267,7 @@ def sample(
         raise ValueError(f"steps must be >= 1, got {steps}")
     n = data.shape[0]
     if sigma is None:
-        if method in ("idm", "early_stop", "kde") and d is None:
+        if method in ("idm", "early_stop", "kde", "cfdm") and d is None:
             raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
         sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
     if _concrete(sigma) and not float(sigma) > 0:
