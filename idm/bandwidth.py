@@ -1,0 +1,489 @@
+r"""Data-driven choice of the IDM bandwidth constant ``c`` (``c="auto"``).
+
+The IDM bandwidth is :math:`\sigma = c\, n^{-1/(d+4)}` (:func:`idm.schedule.bandwidth`); the rate
+fixes the exponent, not the constant, and the constant is the lever at reachable ``n``
+(``DESIGN.md`` section 4). :func:`select_c` picks ``c`` by held-out validation:
+
+1. Split the data by a key-derived permutation into a training part (``n_train`` points) and a
+   validation part (``n_val = round(val_fraction * n)``).
+2. For a given :math:`\log c`, draw ``num_samples`` IDM samples from the training part with
+   :math:`\sigma = c\, n_\mathrm{train}^{-1/(d+4)}` (the exact sampler: ``Z = alpha x_I +
+   sqrt(v) xi``, then the Tweedie posterior mean). The draw is reparameterised, so the samples
+   are a differentiable function of :math:`\log c` for a fixed key.
+3. Criterion: the debiased Sinkhorn divergence (ott-jax,
+   :func:`ott.tools.sinkhorn_divergence.sinkhorn_divergence`)
+
+   .. math::
+
+       S_\varepsilon(\mu, \nu) = \mathrm{OT}_\varepsilon(\mu, \nu)
+           - \tfrac12 \mathrm{OT}_\varepsilon(\mu, \mu) - \tfrac12 \mathrm{OT}_\varepsilon(\nu, \nu)
+
+   between the samples :math:`\mu` and the validation points :math:`\nu`. Its gradient with
+   respect to the points is the envelope (Danskin) gradient of the three entropic problems,
+   so ``jax.grad`` with respect to :math:`\log c` flows through Sinkhorn's potentials and the
+   sampler without unrolling.
+4. Evaluate the criterion on a grid of ``c`` (the reported *curve*), start Adam (optax) on
+   :math:`\log c` from the grid's best point, and return the best ``c`` seen over the grid and
+   the trajectory. The result is therefore never worse on the criterion than any grid point
+   (the grid contains ``c_init``, by default ``c = 1``).
+
+Common random numbers: one key fixes the sampler's indices and noise for every evaluation,
+so the curve is smooth in ``c`` and the gradient steps see one deterministic objective.
+
+Cost (``cost=``):
+
+* ``"euclidean"`` (default): :math:`C_{ij} = \sqrt{|x_i - y_j|^2 + \delta^2} - \delta`, a
+  smoothed Euclidean distance (``delta`` small; it only makes the gradient finite on the zero
+  diagonal of the self terms). The divergence then approaches W1, the quantity the bandwidth
+  is judged by, as :math:`\varepsilon \to 0`. The matrices are built from one GEMM of
+  centred points (``|x|^2 + |y|^2 - 2 x.y``) and handed to ott as dense
+  :class:`~ott.geometry.geometry.Geometry` objects: ott's own ``costs.Euclidean`` point cloud
+  would materialise an ``m x m x D`` difference tensor (``DESIGN.md`` section 3).
+* ``"sqeuclidean"``: ott's ``PointCloud`` with its default squared Euclidean cost (GEMM form,
+  also lean), an entropic W2^2. Smooth everywhere, but it weighs the radial shrinkage of
+  IDM (a small displacement, order ``sigma^2``) quadratically, so it tends to prefer larger
+  ``c`` than W1 does.
+
+``epsilon`` is absolute when given; by default it is ``eps_scale = 0.02`` times the typical
+cost between validation points (their root-mean-square distance for ``"euclidean"``, their
+mean squared distance for ``"sqeuclidean"``). ott's own default rule, 0.05 times the mean
+cost, is too coarse to see the radial bias of IDM.
+
+Everything here is pure JAX plus optax; no file I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from idm import schedule
+from idm.metrics import copy_fraction
+from idm.samplers import sample
+
+__all__ = [
+    "BandwidthResult",
+    "COSTS",
+    "DEFAULT_GRID",
+    "split",
+    "criterion",
+    "criterion_and_grad",
+    "default_epsilon",
+    "select_c",
+]
+
+COSTS = ("euclidean", "sqeuclidean")
+#: Default grid of ``c`` for the curve (contains 1, the default constant).
+DEFAULT_GRID = tuple(float(c) for c in np.geomspace(1 / 16, 4.0, 9))
+_DELTA = 1e-3  # smoothing length of the Euclidean cost
+
+
+@dataclasses.dataclass(frozen=True)
+class BandwidthResult:
+    """The selected bandwidth constant and the evidence for it.
+
+    Attributes:
+        c: selected constant.
+        sigma: the bandwidth ``c * n_train^(-1/(d+4))`` it gives on the training split. To use it
+            with all ``n`` points, take ``idm.schedule.bandwidth(n, d, c)``.
+        criterion: held-out divergence at ``c``.
+        c_start: grid point the optimiser started from.
+        log_c_path: ``log c`` at each optimiser step (starting point first), shape
+            ``(steps + 1,)``.
+        criterion_path: criterion at each entry of ``log_c_path``.
+        grid_c: the grid of ``c``.
+        grid_criterion: criterion on the grid (the curve).
+        n_train: training split size.
+        n_val: validation split size.
+        epsilon: the absolute entropic regularisation used.
+        cost: ``"euclidean"`` or ``"sqeuclidean"``.
+        converged: every Sinkhorn solve at the selected ``c`` converged and the optimiser
+            settled (``|log c|`` moved less than ``tol`` over the last quarter of the steps, or
+            the selected point is a grid point that the steps did not improve on).
+        sinkhorn_converged: the three Sinkhorn solves at the selected ``c`` converged.
+        c_min: the memorization guard's lower limit on ``c`` (0 when disabled).
+        grid_copy_fraction: copy fraction of the samples at each grid ``c``.
+    """
+
+    c: float
+    sigma: float
+    criterion: float
+    c_start: float
+    log_c_path: np.ndarray
+    criterion_path: np.ndarray
+    grid_c: np.ndarray
+    grid_criterion: np.ndarray
+    n_train: int
+    n_val: int
+    epsilon: float
+    cost: str
+    converged: bool
+    sinkhorn_converged: bool
+    c_min: float = 0.0
+    grid_copy_fraction: np.ndarray | None = None
+
+
+def split(key, data, val_fraction=0.2):
+    """Splits ``data`` into ``(train, val)`` by a random permutation drawn from ``key``.
+
+    Args:
+        key: PRNG key.
+        data: ``(n, D)`` array.
+        val_fraction: fraction of points held out, in ``(0, 1)``.
+
+    Returns:
+        ``(train, val)`` with ``n_val = round(val_fraction * n)`` (at least 2) and
+        ``n_train = n - n_val`` (at least 2).
+    """
+    data = jnp.asarray(data)
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (n, D), got {data.shape}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n = data.shape[0]
+    n_val = max(2, int(round(float(val_fraction) * n)))
+    if n - n_val < 2:
+        raise ValueError(f"need at least 2 training and 2 validation points, got n={n}")
+    perm = jax.random.permutation(key, n)
+    return data[perm[n_val:]], data[perm[:n_val]]
+
+
+def _euclidean_cost(x, y):
+    """Smoothed Euclidean cost ``sqrt(|x - y|^2 + delta^2) - delta`` by one GEMM."""
+    sq = (
+        jnp.sum(x * x, axis=1)[:, None]
+        + jnp.sum(y * y, axis=1)[None, :]
+        - 2.0 * jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
+    )
+    delta = jnp.asarray(_DELTA, x.dtype)
+    return jnp.sqrt(jnp.maximum(sq, 0.0) + delta**2) - delta
+
+
+def _divergence(x, y, epsilon, cost, threshold, max_iterations):
+    """Debiased Sinkhorn divergence between uniform clouds ``x``, ``y`` and its convergence."""
+    from ott.geometry import geometry, pointcloud
+    from ott.tools import sinkhorn_divergence as sd
+
+    mu = jax.lax.stop_gradient(jnp.mean(y, axis=0, keepdims=True))  # centring: exact GEMM distances
+    x, y = x - mu, y - mu
+    a = jnp.full(x.shape[0], 1.0 / x.shape[0], x.dtype)
+    b = jnp.full(y.shape[0], 1.0 / y.shape[0], y.dtype)
+    solve_kwargs = {"threshold": threshold, "max_iterations": max_iterations}
+    with jax.numpy_rank_promotion("allow"):  # ott broadcasts implicitly inside
+        if cost == "euclidean":
+            mats = (_euclidean_cost(x, y), _euclidean_cost(x, x), _euclidean_cost(y, y))
+            div, out = sd.sinkhorn_divergence(
+                geometry.Geometry,
+                cost_matrix=mats,
+                epsilon=epsilon,
+                a=a,
+                b=b,
+                solve_kwargs=solve_kwargs,
+            )
+        else:
+            div, out = sd.sinkhorn_divergence(
+                pointcloud.PointCloud, x, y, epsilon=epsilon, a=a, b=b, solve_kwargs=solve_kwargs
+            )
+    converged = jnp.all(jnp.stack([jnp.asarray(c) for c in out.converged]))
+    return div, converged
+
+
+def _objective(log_c, key, train, val, epsilon, base, *, num_samples, cost, threshold, max_iter):
+    sigma = jnp.exp(log_c) * base  # base = n_train^(-1/(d+4)), traced: d needs no recompile
+    z = sample(key, train, num_samples, method="idm", sigma=sigma, solver="exact", shard=False)
+    return _divergence(z, val, epsilon, cost, threshold, max_iter)
+
+
+_STATIC = ("num_samples", "cost", "threshold", "max_iter")
+_value = jax.jit(_objective, static_argnames=_STATIC)
+_value_and_grad = jax.jit(jax.value_and_grad(_objective, has_aux=True), static_argnames=_STATIC)
+
+
+def _check(data, d, num_samples, cost):
+    if data.ndim != 2 or data.shape[0] < 4:
+        raise ValueError(f"data must have shape (n, D) with n >= 4, got {data.shape}")
+    if not jnp.issubdtype(data.dtype, jnp.floating):
+        raise ValueError(f"data must be floating point, got {data.dtype}")
+    if not bool(jnp.all(jnp.isfinite(data))):
+        raise ValueError("data contains non-finite values")
+    if d is None or int(d) != d or int(d) < 1:
+        raise ValueError(f"the intrinsic dimension d must be an integer >= 1, got {d}")
+    if int(num_samples) < 2:
+        raise ValueError(f"num_samples must be >= 2, got {num_samples}")
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+
+
+def default_epsilon(val, cost="euclidean", eps_scale=0.02):
+    """``eps_scale`` times the typical cost between validation points (a Python float).
+
+    The typical cost is the root-mean-square distance ``sqrt(E|y - y'|^2)`` for
+    ``"euclidean"`` and the mean squared distance for ``"sqeuclidean"``.
+    """
+    val = jnp.asarray(val)
+    c = val - jnp.mean(val, axis=0, keepdims=True)
+    mean_sq = 2.0 * float(jnp.mean(jnp.sum(c * c, axis=1)))  # E|y - y'|^2
+    scale = mean_sq if cost == "sqeuclidean" else math.sqrt(mean_sq)
+    return eps_scale * scale
+
+
+def criterion(
+    key,
+    train,
+    val,
+    c,
+    d,
+    *,
+    num_samples=1024,
+    epsilon=None,
+    cost="euclidean",
+    threshold=1e-4,
+    max_iterations=3000,
+):
+    """Held-out debiased Sinkhorn divergence between IDM samples (from ``train``) and ``val``.
+
+    Args:
+        key: PRNG key of the IDM draw (fix it for common random numbers).
+        train: ``(n_train, D)`` training points.
+        val: ``(n_val, D)`` validation points.
+        c: bandwidth constant, ``sigma = c * n_train^(-1/(d+4))``.
+        d: intrinsic dimension.
+        num_samples: IDM samples drawn.
+        epsilon: absolute entropic regularisation (default :func:`default_epsilon`).
+        cost: ``"euclidean"`` or ``"sqeuclidean"``.
+        threshold: Sinkhorn marginal-error threshold.
+        max_iterations: Sinkhorn iteration cap.
+
+    Returns:
+        ``(value, converged)``: the divergence (scalar array) and whether all three Sinkhorn
+        solves converged (bool array).
+    """
+    train, val = jnp.asarray(train), jnp.asarray(val)
+    _check(train, d, num_samples, cost)
+    if not float(c) > 0:
+        raise ValueError(f"c must be > 0, got {c}")
+    eps = default_epsilon(val, cost) if epsilon is None else float(epsilon)
+    return _value(
+        jnp.log(jnp.asarray(c, train.dtype)),
+        key,
+        train,
+        val.astype(train.dtype),
+        jnp.asarray(eps, train.dtype),
+        jnp.asarray(float(train.shape[0]) ** (-1.0 / (int(d) + 4)), train.dtype),
+        num_samples=int(num_samples),
+        cost=cost,
+        threshold=float(threshold),
+        max_iter=int(max_iterations),
+    )
+
+
+def criterion_and_grad(
+    key,
+    train,
+    val,
+    log_c,
+    d,
+    *,
+    num_samples=1024,
+    epsilon=None,
+    cost="euclidean",
+    threshold=1e-4,
+    max_iterations=3000,
+):
+    """The criterion at ``c = exp(log_c)`` and its derivative with respect to ``log c``.
+
+    Same arguments as :func:`criterion`, with ``log_c`` in place of ``c``.
+
+    Returns:
+        ``(value, converged, grad)``.
+    """
+    train, val = jnp.asarray(train), jnp.asarray(val)
+    _check(train, d, num_samples, cost)
+    eps = default_epsilon(val, cost) if epsilon is None else float(epsilon)
+    (value, ok), grad = _value_and_grad(
+        jnp.asarray(log_c, train.dtype),
+        key,
+        train,
+        val.astype(train.dtype),
+        jnp.asarray(eps, train.dtype),
+        jnp.asarray(float(train.shape[0]) ** (-1.0 / (int(d) + 4)), train.dtype),
+        num_samples=int(num_samples),
+        cost=cost,
+        threshold=float(threshold),
+        max_iter=int(max_iterations),
+    )
+    return value, ok, grad
+
+
+def select_c(
+    key,
+    data,
+    d,
+    *,
+    val_fraction=0.2,
+    num_samples=1024,
+    epsilon=None,
+    eps_scale=0.02,
+    cost="euclidean",
+    steps=10,
+    learning_rate=0.1,
+    c_init=1.0,
+    grid=DEFAULT_GRID,
+    tol=0.02,
+    threshold=1e-4,
+    max_iterations=3000,
+    max_copy_fraction=0.01,
+) -> BandwidthResult:
+    """Chooses the IDM bandwidth constant ``c`` by held-out Sinkhorn divergence.
+
+    Args:
+        key: PRNG key; ``fold_in(key, 0)`` draws the split, ``fold_in(key, 1)`` the IDM samples
+            (the same for every evaluation: common random numbers).
+        data: ``(n, D)`` points.
+        d: intrinsic dimension.
+        val_fraction: held-out fraction.
+        num_samples: IDM samples per evaluation.
+        epsilon: absolute entropic regularisation (default: ``eps_scale`` times the typical
+            cost between validation points, :func:`default_epsilon`).
+        eps_scale: relative epsilon, used when ``epsilon`` is None.
+        cost: ``"euclidean"`` (default) or ``"sqeuclidean"``.
+        steps: Adam steps on ``log c`` (0 keeps the grid's best point).
+        learning_rate: Adam learning rate on ``log c``.
+        c_init: included in the grid (the constant the result must not lose to).
+        grid: values of ``c`` for the curve.
+        tol: settling tolerance on ``log c`` for the ``converged`` flag.
+        threshold: Sinkhorn marginal-error threshold.
+        max_iterations: Sinkhorn iteration cap.
+        max_copy_fraction: the memorization guard. A held-out divergence cannot see copying
+            (the training points are as close to the validation split as the population is),
+            and on the circle it drifts to c ~ 0.03, where IDM resamples the training set.
+            So ``c`` is kept at or above ``c_min``, the smallest grid value whose samples have
+            at most this fraction of copies (``idm.metrics.copy_fraction`` against the
+            training split); None disables the guard.
+
+    Returns:
+        A :class:`BandwidthResult`.
+    """
+    data = jnp.asarray(data)
+    _check(data, d, num_samples, cost)
+    grid_c = np.unique(np.asarray(list(grid) + [c_init], np.float64))
+    if grid_c.size == 0 or not np.all(grid_c > 0) or not np.all(np.isfinite(grid_c)):
+        raise ValueError(f"grid and c_init must be positive and finite, got {grid_c}")
+    if int(steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    train, val = split(jax.random.fold_in(key, 0), data, val_fraction)
+    k_sample = jax.random.fold_in(key, 1)
+    eps = default_epsilon(val, cost, eps_scale) if epsilon is None else float(epsilon)
+    if not eps > 0:
+        raise ValueError(f"epsilon must be > 0, got {eps}")
+    kw = dict(num_samples=num_samples, epsilon=eps, cost=cost, threshold=threshold)
+    kw["max_iterations"] = max_iterations
+
+    grid_vals, grid_ok = [], []
+    for c in grid_c:
+        v, ok = criterion(k_sample, train, val, float(c), d, **kw)
+        grid_vals.append(float(v))
+        grid_ok.append(bool(ok))
+    grid_vals = np.asarray(grid_vals)
+    if not np.any(np.isfinite(grid_vals)):
+        raise FloatingPointError("the criterion is not finite at any grid point")
+    base = float(train.shape[0]) ** (-1.0 / (float(d) + 4.0))
+    grid_copies = np.asarray(
+        [
+            copy_fraction(
+                sample(k_sample, train, num_samples, method="idm", sigma=c * base, solver="exact"),
+                train,
+            )
+            for c in grid_c
+        ]
+    )
+    c_min = 0.0
+    if max_copy_fraction is not None:
+        ok = np.flatnonzero(grid_copies <= max_copy_fraction)
+        # the smallest c above which every grid point copies little (copying falls with c)
+        c_min = (
+            float(grid_c[-1]) if ok.size == 0 else float(grid_c[_first_of_tail(ok, grid_c.size)])
+        )
+    allowed = grid_c >= c_min
+    i0 = int(np.nanargmin(np.where(allowed, grid_vals, np.nan)))
+    c_start = float(grid_c[i0])
+
+    opt = optax.adam(learning_rate)
+    log_c = jnp.asarray(math.log(c_start), data.dtype)
+    state = opt.init(log_c)
+    path, values, oks = [float(log_c)], [], []
+    for _ in range(int(steps)):
+        v, ok, g = criterion_and_grad(k_sample, train, val, log_c, d, **kw)
+        values.append(float(v))
+        oks.append(bool(ok))
+        if not bool(jnp.isfinite(g)):
+            break
+        updates, state = opt.update(g, state, log_c)
+        log_c = jnp.maximum(optax.apply_updates(log_c, updates), math.log(max(c_min, 1e-300)))
+        path.append(float(log_c))
+    if len(path) > len(values):  # value at the last iterate
+        v, ok = criterion(k_sample, train, val, math.exp(path[-1]), d, **kw)
+        values.append(float(v))
+        oks.append(bool(ok))
+
+    # best over grid and trajectory (the result cannot lose to the grid on the criterion)
+    cand_c = np.concatenate([grid_c, np.exp(np.asarray(path))])
+    cand_v = np.concatenate([grid_vals, np.asarray(values)])
+    cand_ok = grid_ok + oks
+    cand_v = np.where(np.isfinite(cand_v) & (cand_c >= c_min * (1 - 1e-12)), cand_v, np.inf)
+    best = int(np.argmin(cand_v))
+    c_best = float(cand_c[best])
+    tail = np.asarray(path[-max(2, len(path) // 4) :])
+    settled = len(path) < 2 or float(np.ptp(tail)) < tol or best < len(grid_c)
+    n_train = int(train.shape[0])
+    return BandwidthResult(
+        c=c_best,
+        sigma=schedule.bandwidth(n_train, int(d), c_best),
+        criterion=float(cand_v[best]),
+        c_start=c_start,
+        log_c_path=np.asarray(path),
+        criterion_path=np.asarray(values),
+        grid_c=grid_c,
+        grid_criterion=grid_vals,
+        n_train=n_train,
+        n_val=int(val.shape[0]),
+        epsilon=float(eps),
+        cost=cost,
+        converged=bool(settled and cand_ok[best]),
+        sinkhorn_converged=bool(cand_ok[best]),
+        c_min=c_min,
+        grid_copy_fraction=grid_copies,
+    )
+
+
+def _first_of_tail(ok: np.ndarray, size: int) -> int:
+    """Start of the longest run of feasible indices that reaches the end of the grid."""
+    start = size - 1
+    while start - 1 >= 0 and (start - 1) in set(ok.tolist()):
+        start -= 1
+    return start if start in set(ok.tolist()) else int(ok[-1])
+
+
+def summary(res: BandwidthResult) -> dict:
+    """A JSON-ready digest of a :class:`BandwidthResult` (the curve included)."""
+    return {
+        "c": res.c,
+        "criterion": res.criterion,
+        "c_min": res.c_min,
+        "converged": res.converged,
+        "epsilon": res.epsilon,
+        "cost": res.cost,
+        "n_train": res.n_train,
+        "n_val": res.n_val,
+        "grid_c": res.grid_c.tolist(),
+        "grid_criterion": res.grid_criterion.tolist(),
+        "grid_copy_fraction": res.grid_copy_fraction.tolist(),
+        "c_path": np.exp(res.log_c_path).tolist(),
+    }
