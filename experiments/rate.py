@@ -60,7 +60,7 @@ from scipy.spatial import cKDTree
 
 import idm
 from experiments import collect, plots, preflight, store
-from idm import manifolds, metrics
+from idm import manifolds, metrics, semidiscrete
 from idm.config import METHODS, RunConfig
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ GROUPS = ("manifold", "method", "evaluator", "sweep", "experiment")
 _HAVE_POT = importlib.util.find_spec("ot") is not None
 
 # Streams of the root key (never reorder: rows would change).
-_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR = range(5)
+_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
 
 
 ConfigStore.instance().store(name="rate_schema", node=preflight.schema_node(RunConfig))
@@ -216,7 +216,42 @@ def _reference(man, key: jax.Array, size: int, kind: str) -> tuple[jax.Array, st
     return man.sample(key, size), "iid"
 
 
-def _w1(man, x, ref, ev) -> metrics.W1Result:
+def _frame_sampler(man):
+    """The population sampler in frame coordinates (jax-traceable, for the semidiscrete solver).
+
+    Build it once per run: the solver's compiled code is cached on this function's identity.
+    """
+    frame = man.frame
+
+    def sample(key, k):
+        x = man.sample(key, k)
+        y = x @ frame.T
+        r = jnp.linalg.norm(x - y @ frame, axis=1, keepdims=True)
+        return jnp.concatenate([y, r], axis=1)
+
+    return sample
+
+
+def _semidiscrete(man, x, ev, key, sampler) -> metrics.W1Result:
+    res = semidiscrete.semidiscrete_w1_result(
+        key,
+        _frame_coordinates(man, x),
+        sampler,
+        n_eval=ev.n_eval or 2**18,
+        upper=False,
+        **({"num_iterations": ev.max_iterations} if ev.max_iterations else {}),
+    )
+    return metrics.W1Result(
+        value=float(res.value),
+        converged=bool(res.value_se <= 0.005 * res.value),
+        n_iters=int(res.n_iters),
+        method="semidiscrete",
+        epsilon=float(res.epsilon),
+        lower=float(res.lower),
+    )
+
+
+def _w1(man, x, ref, ev, key=None, sampler=None) -> metrics.W1Result:
     """W1 by the configured evaluator, in frame coordinates.
 
     Exact W1 between clouds of different sizes (``train`` at n < m) goes to POT's network
@@ -234,6 +269,8 @@ def _w1(man, x, ref, ev) -> metrics.W1Result:
         )
         if v is not None and ev.method == "sinkhorn"
     }
+    if ev.method == "semidiscrete":
+        return _semidiscrete(man, x, ev, key, sampler)
     if ev.method == "exact" and x.shape[0] != ref.shape[0] and _HAVE_POT:
         kwargs["max_size"] = 0
     return metrics.w1_result(
@@ -391,6 +428,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
     if done:
         log.info("resuming: %d of %d cells reloaded from %s", len(done), len(sw.ns) * sw.seeds, out)
     references, floors = {}, {}
+    population = _frame_sampler(man) if ev.method == "semidiscrete" else None
     hist_methods = {"dm", "idm"} & set(cfg.method.names)
     with _progress(cfg, len(sw.ns) * sw.seeds) as bar:
         bar.update(len(done))
@@ -401,7 +439,16 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                     continue
                 if seed not in references:
                     ref, kind = _reference(man, _key(root, _REFERENCE, seed), m_ref, ev.reference)
-                    floor = _w1(man, man.sample(_key(root, _FLOOR, seed), m), ref, ev)
+                    if ev.method == "semidiscrete":
+                        kind = "population"
+                    floor = _w1(
+                        man,
+                        man.sample(_key(root, _FLOOR, seed), m),
+                        ref,
+                        ev,
+                        _key(root, _EVAL, seed),
+                        population,
+                    )
                     references[seed], floors[seed] = (ref, kind), floor
                 ref, kind = references[seed]
                 data = man.sample(_key(root, _DATA, seed, n), n)
@@ -411,7 +458,14 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                     key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
                     x = _sample(cfg, key, data, method, n, m).block_until_ready()
                     t1 = time.perf_counter()
-                    res = _w1(man, x, ref, ev)
+                    res = _w1(
+                        man,
+                        x,
+                        ref,
+                        ev,
+                        _key(root, _EVAL, seed, n, 1 + METHODS.index(method)),
+                        population,
+                    )
                     t2 = time.perf_counter()
                     extra, nearest = _row_metrics(cfg, man, x, data, sigma, method)
                     t3 = time.perf_counter()

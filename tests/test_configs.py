@@ -13,12 +13,14 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from experiments import plots, rate
-from idm.config import RunConfig
+from idm.config import METHODS, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 TINY = ["sweep=tiny", "progress=false"]
+# The semidiscrete evaluator at smoke-test size.
+TINY_EVALUATOR = ["evaluator.max_iterations=100", "evaluator.n_eval=4096"]
 
 
 def _compose(overrides, conf_dir=CONF):
@@ -47,7 +49,7 @@ def test_named_experiment_contents():
     assert default.sweep.seeds == 5
     assert {"idm", "train", "dm"} <= set(default.method.names)
     dind = rate.to_run_config(_compose(["experiment=d_independence"]))
-    assert set(dind.method.names) == {"idm", "early_stop", "kde"}
+    assert set(dind.method.names) == {"idm", "early_stop", "kde", "cfdm"}
     assert len(dind.sweep.ns) == 1
     paper = rate.to_run_config(_compose(["experiment=paper"]))
     assert paper.sweep.ns[-1] == 100_000
@@ -101,7 +103,8 @@ def test_typo_in_a_yaml_file_fails(tmp_path):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_at_tiny_size(experiment, tmp_path):
-    rc = rate.to_run_config(_compose([f"experiment={experiment}", *TINY]))
+    extra = TINY_EVALUATOR if experiment == "high_dim" else []
+    rc = rate.to_run_config(_compose([f"experiment={experiment}", *TINY, *extra]))
     rows = rate.run(rc, tmp_path)
     sw = rc.sweep
     assert len(rows) == len(sw.ns) * sw.seeds * len(rc.method.names)
@@ -128,7 +131,7 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
     keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
     pick = lambda rows: [tuple(r[k] for k in keys) for r in rows if r["n"] == 16]  # noqa: E731
     assert pick(one) == pick(two)
-    assert len(pick(one)) == 2 * 5
+    assert len(pick(one)) == 2 * len(METHODS)  # 2 seeds, every method
 
 
 def test_skip_existing_returns_saved_rows(tmp_path):
