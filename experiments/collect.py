@@ -5,7 +5,7 @@
 Finds every finished job under the given directories (a directory holding rows.csv beside a
 summary.json that carries a ``config_hash``, see ``experiments.store``), merges their rows
 into ``OUT/rows.csv`` (default: the first DIR) with every (experiment, manifold, d, D, method,
-n, seed, sigma, m, evaluator, reference) exactly once, and writes ``nearest.csv``,
+n, seed, c, m, evaluator, reference) exactly once, and writes ``nearest.csv``,
 ``summary.json`` (the fit table over the merged rows, the jobs read, how many duplicate rows
 were dropped and whether any duplicates disagreed) and the figures. Jobs of the same config
 run twice (a rerun, or two sweeps that share a job) give identical rows, so dropping the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from experiments import plots, store
 
-__all__ = ["IDENTITY", "find_jobs", "merge_rows", "collect", "main"]
+__all__ = ["IDENTITY", "identity", "find_jobs", "merge_rows", "collect", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ IDENTITY = (
     "method",
     "n",
     "seed",
-    "sigma",
+    "c",
     "m",
     "m_ref",
     "evaluator",
@@ -55,6 +55,18 @@ def _job_summary(path: Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     return summary if "config_hash" in summary else None
+
+
+_BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
+
+
+def _with_c(rows: list[dict], summary: dict) -> list[dict]:
+    """Fills the ``c`` column of rows written before it existed, from the job's config."""
+    c = summary.get("config", {}).get("method", {}).get("c")
+    if c is None or all("c" in r for r in rows):
+        return rows
+    nan = float("nan")
+    return [{**r, "c": float(c) if r["method"] in _BANDWIDTH_METHODS else nan} for r in rows]
 
 
 def find_jobs(dirs: Sequence[str | Path]) -> list[Path]:
@@ -79,6 +91,14 @@ def _same(a: dict, b: dict) -> bool:
     return True
 
 
+def identity(row: dict) -> tuple:
+    """The row's identity (NaN, as for the c of methods without a bandwidth, compares equal)."""
+    return tuple(
+        None if isinstance(v, float) and math.isnan(v) else v
+        for v in (row.get(k) for k in IDENTITY)
+    )
+
+
 def merge_rows(tables: Sequence[list[dict]]) -> tuple[list[dict], int, int]:
     """Concatenates row tables keeping the first row of every identity.
 
@@ -89,7 +109,7 @@ def merge_rows(tables: Sequence[list[dict]]) -> tuple[list[dict], int, int]:
     dropped = conflicts = 0
     for table in tables:
         for row in table:
-            key = tuple(row.get(k) for k in IDENTITY)
+            key = identity(row)
             if key in kept:
                 dropped += 1
                 conflicts += not _same(kept[key], row)
@@ -113,8 +133,8 @@ def collect(
         raise FileNotFoundError(f"no finished jobs (rows.csv + summary.json) under {list(dirs)}")
     tables, nearest_tables, job_info = [], [], []
     for job in jobs:
-        tables.append(plots.read_csv(job / "rows.csv"))
         summary = _job_summary(job / "summary.json")
+        tables.append(_with_c(plots.read_csv(job / "rows.csv"), summary))
         job_info.append(
             {
                 "job": str(job),

@@ -50,6 +50,7 @@ ROW_COLUMNS = (
     "n",
     "seed",
     "method",
+    "c",
     "sigma",
     "m",
     "m_ref",
@@ -130,11 +131,43 @@ def reference_exponent(method: str, d: int) -> float | None:
     measure's -1/max(d, 2) (d = 2 up to a log factor); early_stop and kde: None (their error is
     ambient noise of size sigma sqrt(D), not a rate in n alone).
     """
+    method = method.split()[0]  # a label "idm c=0.5" compares like "idm"
     if method == "idm":
         return predicted_exponent(d)
     if method in ("train", "dm"):
         return -1.0 / max(d, 2)
     return None
+
+
+def labelled(rows: list[dict]) -> list[dict]:
+    """Rows whose ``method`` reads "idm c=0.5" where one (manifold, d, D) has several c.
+
+    A multirun over ``method.c`` puts rows of the same method with different bandwidth
+    constants in one table; fits and figures must keep them apart. Rows without a ``c``
+    (methods that do not use sigma, or files from before the column existed) are unchanged.
+    """
+    cs = defaultdict(set)
+    for r in rows:
+        c = r.get("c")
+        if isinstance(c, float) and math.isfinite(c):
+            cs[(*_group_key(r), r["method"])].add(c)
+    out = []
+    for r in rows:
+        if len(cs.get((*_group_key(r), r["method"]), ())) > 1:
+            r = {**r, "method": f"{r['method']} c={r['c']:g}"}
+        out.append(r)
+    return out
+
+
+def _color(label: str) -> str:
+    base, _, c = label.partition(" c=")
+    if c and float(c) != 1.0:
+        return {"idm": "C9", "kde": "C6", "early_stop": "C8", "cfdm": "C7"}.get(base, "k")
+    return COLORS.get(base, "k")
+
+
+def _marker(label: str) -> str:
+    return MARKERS.get(label.split()[0], "o")
 
 
 def _ordered(methods: Iterable[str]) -> list[str]:
@@ -175,7 +208,7 @@ def fit_table(rows: list[dict], *, floor_factor: float = 2.0, n_boot: int = 2000
     local_slopes (lower and upper half of the used n range), or ``error`` when no fit exists.
     """
     groups = defaultdict(list)
-    for r in rows:
+    for r in labelled(rows):
         groups[(*_group_key(r), r["method"])].append(r)
     table = []
     for (manifold, d, D, method), grp in sorted(
@@ -268,21 +301,21 @@ def rate_figure(rows: list[dict], fits: list[dict], path: str | Path, *, floor_f
         for method in _ordered(r["method"] for r in grp):
             mg = [r for r in grp if r["method"] == method]
             x, mean, lo, hi = _mean_band(mg, "w1")
-            c = COLORS.get(method, "k")
+            c = _color(method)
             f = fit_of.get((*key, method), {})
             used = set(f.get("ns_used", []))
             filled = np.array([n in used for n in x])
             ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=c, alpha=0.6)
-            ax.plot(x[filled], mean[filled], MARKERS.get(method, "o"), color=c)
-            ax.plot(x[~filled], mean[~filled], MARKERS.get(method, "o"), mfc="none", color=c)
+            ax.plot(x[filled], mean[filled], _marker(method), color=c)
+            ax.plot(x[~filled], mean[~filled], _marker(method), mfc="none", color=c)
             label = method
             if "exponent" in f:
                 lo_ci, hi_ci = f["ci"]
                 label += f": {f['exponent']:.3f} [{lo_ci:.3f}, {hi_ci:.3f}]"
                 xu = np.array(sorted(used), float)
                 ax.plot(xu, np.exp(f["intercept"]) * xu ** f["exponent"], "-", color=c, lw=1)
-            ax.plot([], [], "-" + MARKERS.get(method, "o"), color=c, label=label)
-            if method == "idm":
+            ax.plot([], [], "-" + _marker(method), color=c, label=label)
+            if method.split()[0] == "idm":
                 xs, shrink, _, _ = _mean_band(mg, "radial_shrinkage")
                 if np.all(np.isfinite(shrink)):
                     ax.plot(xs, shrink, ".--", color=c, lw=0.8, label="idm E[1-|x|]")
@@ -333,12 +366,12 @@ def d_independence_figure(rows: list[dict], path: str | Path) -> bool:
         ax.fill_between(Ds, 0, floor, color="0.85", lw=0, label="evaluation floor (mean)")
         for method in _ordered(r["method"] for r in grp):
             x, mean, lo, hi = _mean_band([r for r in grp if r["method"] == method], "w1", x="D")
-            c = COLORS.get(method, "k")
+            c = _color(method)
             ax.errorbar(
                 x,
                 mean,
                 yerr=[mean - lo, hi - mean],
-                fmt="-" + MARKERS.get(method, "o"),
+                fmt="-" + _marker(method),
                 color=c,
                 label=f"{method} (D={x[0]:g}: {mean[0]:.3g}, D={x[-1]:g}: {mean[-1]:.3g})",
             )
@@ -412,6 +445,7 @@ def draw_all(rows, nearest, out: str | Path, *, fits=None, floor_factor=2.0) -> 
     """Draws every figure the rows support into ``out``; returns the file names written."""
     out = Path(out)
     fits = fit_table(rows, floor_factor=floor_factor) if fits is None else fits
+    rows = labelled(rows)
     written = []
     if len({r["n"] for r in rows}) >= 2:
         rate_figure(rows, fits, out / "rate.png", floor_factor=floor_factor)

@@ -72,6 +72,9 @@ GROUPS = ("manifold", "method", "evaluator", "sweep", "experiment")
 
 _HAVE_POT = importlib.util.find_spec("ot") is not None
 
+# Methods whose samples depend on the bandwidth constant c (rows of the others carry c = NaN,
+# so that a multirun over method.c measures them once).
+_BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
 # Streams of the root key (never reorder: rows would change).
 _FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
 
@@ -477,6 +480,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                         "n": n,
                         "seed": seed,
                         "method": method,
+                        "c": cfg.method.c if method in _BANDWIDTH_METHODS else math.nan,
                         "sigma": sigma,
                         "m": int(x.shape[0]),
                         "m_ref": m_ref,

@@ -42,6 +42,13 @@ HASH_EXCLUDED = ("skip_existing", "progress", "figures")
 PARTIAL = "partial.json"
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give (mkstemp's files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; on success renames it over ``path``.
@@ -55,6 +62,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -415,7 +415,7 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
     assert "skipping" in logs
     summary = collect.collect([sweep], figures=False)
     merged = rate.plots.read_csv(sweep / "rows.csv")
-    keys = [tuple(r[k] for k in collect.IDENTITY) for r in merged]
+    keys = [collect.identity(r) for r in merged]
     # Both jobs measure n = 16 with the same draws (keys fold_in (seed, n, method)): the
     # merge keeps one copy of those 4 rows, and they agree.
     assert len(keys) == len(set(keys)) == 2 * 2 * 6 == summary["rows"]
@@ -428,5 +428,5 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
         for n in ns
     ]
     expected, _, _ = collect.merge_rows(tables)
-    order = {tuple(r[k] for k in collect.IDENTITY): i for i, r in enumerate(expected)}
-    _same_rows(expected, sorted(merged, key=lambda r: order[tuple(r[k] for k in collect.IDENTITY)]))
+    order = {collect.identity(r): i for i, r in enumerate(expected)}
+    _same_rows(expected, sorted(merged, key=lambda r: order[collect.identity(r)]))
