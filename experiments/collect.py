@@ -166,6 +166,9 @@ def collect(
         "conflicting_duplicates": conflicts,
         "unconverged_rows": sum(not r["converged"] for r in rows),
     }
+    cross = plots.crossover(rows)
+    if cross:
+        summary["crossover"] = cross
     if figures:
         summary["figures"] = plots.draw_all(
             rows, nearest, out, fits=fits, floor_factor=floor_factor

@@ -441,6 +441,106 @@ def memorization_figure(nearest: list[dict], rows: list[dict], path: str | Path)
     return True
 
 
+def crossover(rows: list[dict]) -> list[dict]:
+    """Where IDM's mean W1 is below the training set's, per (manifold, d, D) and IDM label.
+
+    Only for the semidiscrete evaluator, where the training set's W1 is exact (no floor on the
+    population side) and, by convexity of W1 (Jensen), the m-sample W1 of IDM is biased up:
+    IDM below the training set at an n means IDM's law is closer to the population than the
+    training set is (up to the standard errors). JSON-ready.
+    """
+    rows = [r for r in labelled(rows) if r.get("evaluator") == "semidiscrete"]
+    out = []
+    groups = defaultdict(list)
+    for r in rows:
+        groups[_group_key(r)].append(r)
+    for key, grp in sorted(groups.items()):
+        train = {
+            n: m
+            for n, m, _, _ in zip(
+                *_mean_band([r for r in grp if r["method"] == "train"], "w1"), strict=True
+            )
+        }
+        for label in _ordered({r["method"] for r in grp} - {"train"}):
+            if label.split()[0] != "idm" or not train:
+                continue
+            ns, mean, _, _ = _mean_band([r for r in grp if r["method"] == label], "w1")
+            below = [int(n) for n, v in zip(ns, mean, strict=True) if n in train and v < train[n]]
+            out.append(
+                {
+                    "manifold": key[0],
+                    "d": key[1],
+                    "D": key[2],
+                    "method": label,
+                    "ns": [int(n) for n in ns],
+                    "w1": mean.tolist(),
+                    "w1_train": [train.get(n, math.nan) for n in ns],
+                    "n_where_idm_below_train": below,
+                }
+            )
+    return out
+
+
+def crossover_figure(rows: list[dict], path: str | Path) -> bool:
+    """W1 of IDM (each c) and of the training set against n, semidiscrete evaluator only.
+
+    Beside them: the floor of an m-point population sample (what any m samples pay; the
+    training set's n points pay their own), and IDM's radial shrinkage E[1 - |x|], a floor-free
+    lower bound on IDM's W1. False when there is nothing to draw.
+    """
+    rows = [r for r in labelled(rows) if r.get("evaluator") == "semidiscrete"]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[_group_key(r)].append(r)
+    groups = {k: g for k, g in groups.items() if any(r["method"] == "train" for r in g)}
+    if not groups:
+        return False
+    fig, axes = _panels(len(groups))
+    for ax, key in zip(axes, sorted(groups), strict=False):
+        grp = groups[key]
+        for label in _ordered({r["method"] for r in grp}):
+            mg = [r for r in grp if r["method"] == label]
+            x, mean, lo, hi = _mean_band(mg, "w1")
+            ax.errorbar(
+                x,
+                mean,
+                yerr=[mean - lo, hi - mean],
+                fmt="-" + _marker(label),
+                color=_color(label),
+                label=f"{label} W1 (m = {mg[0]['m'] if label != 'train' else 'n'})",
+            )
+            if label.split()[0] == "idm":
+                xs, shrink, _, _ = _mean_band(mg, "radial_shrinkage")
+                if np.all(np.isfinite(shrink)):
+                    ax.plot(
+                        xs,
+                        shrink,
+                        ":",
+                        color=_color(label),
+                        label=f"{label} E[1-|x|] (lower bound)",
+                    )
+        idm_m = {r["m"] for r in grp if r["method"] != "train"}
+        floor = np.mean([r["w1_floor"] for r in grp])
+        ax.axhline(
+            floor,
+            color="0.5",
+            lw=6,
+            alpha=0.3,
+            label=f"floor of {max(idm_m, default=0)} population points",
+        )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="n (training points)",
+            ylabel="W1 to the population (semidiscrete)",
+            title=_label(key),
+        )
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.legend(fontsize=7)
+    _save(fig, path)
+    return True
+
+
 def draw_all(rows, nearest, out: str | Path, *, fits=None, floor_factor=2.0) -> list[str]:
     """Draws every figure the rows support into ``out``; returns the file names written."""
     out = Path(out)
@@ -454,6 +554,8 @@ def draw_all(rows, nearest, out: str | Path, *, fits=None, floor_factor=2.0) -> 
         written.append("d_independence.png")
     if nearest and memorization_figure(nearest, rows, out / "memorization.png"):
         written.append("memorization.png")
+    if crossover_figure(rows, out / "crossover.png"):
+        written.append("crossover.png")
     return written
 
 

@@ -432,7 +432,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
         log.info("resuming: %d of %d cells reloaded from %s", len(done), len(sw.ns) * sw.seeds, out)
     references, floors = {}, {}
     population = _frame_sampler(man) if ev.method == "semidiscrete" else None
-    hist_methods = {"dm", "idm"} & set(cfg.method.names)
+    hist_methods = {"dm", "idm", "cfdm"} & set(cfg.method.names)
     with _progress(cfg, len(sw.ns) * sw.seeds) as bar:
         bar.update(len(done))
         for n in sw.ns:

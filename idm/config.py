@@ -206,7 +206,7 @@ class SweepConfig:
             min(n, m) training points).
         m_ref: size of the population reference (None: m).
         hist_samples: per-sample nearest-training distances saved for the memorization
-            histogram (seed 0, methods dm and idm); 0 saves none.
+            histogram (seed 0, methods dm, idm and cfdm); 0 saves none.
     """
 
     ns: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096, 8192)
