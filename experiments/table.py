@@ -25,7 +25,7 @@ def table(summary: dict) -> str:
         halves = " / ".join(fmt((ls.get(h) or {}).get("exponent")) for h in ("lower", "upper"))
         lines.append(
             f"| {f['manifold']} | {f['d']} | {f['D']} | {f['method']} | "
-            f"{f['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {f['reference_exponent']:.3f} | "
+            f"{f['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {fmt(f['reference_exponent'])} | "
             f"{min(f['ns_used'])}-{max(f['ns_used'])} | {halves if ls else ''} |"
         )
     return "\n".join(lines)
