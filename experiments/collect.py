@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments import plots, store
+from idm.config import BANDWIDTH_METHODS
 
 __all__ = ["IDENTITY", "identity", "find_jobs", "merge_rows", "collect", "main"]
 
@@ -57,16 +58,13 @@ def _job_summary(path: Path) -> dict | None:
     return summary if "config_hash" in summary else None
 
 
-_BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
-
-
 def _with_c(rows: list[dict], summary: dict) -> list[dict]:
     """Fills the ``c`` column of rows written before it existed, from the job's config."""
     c = summary.get("config", {}).get("method", {}).get("c")
     if c is None or all("c" in r for r in rows):
         return rows
     nan = float("nan")
-    return [{**r, "c": float(c) if r["method"] in _BANDWIDTH_METHODS else nan} for r in rows]
+    return [{**r, "c": float(c) if r["method"] in BANDWIDTH_METHODS else nan} for r in rows]
 
 
 def find_jobs(dirs: Sequence[str | Path]) -> list[Path]:

@@ -61,7 +61,7 @@ from scipy.spatial import cKDTree
 import idm
 from experiments import collect, plots, preflight, store
 from idm import manifolds, metrics, semidiscrete
-from idm.config import METHODS, RunConfig
+from idm.config import BANDWIDTH_METHODS, METHODS, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,6 @@ GROUPS = ("manifold", "method", "evaluator", "sweep", "experiment")
 
 _HAVE_POT = importlib.util.find_spec("ot") is not None
 
-# Methods whose samples depend on the bandwidth constant c (rows of the others carry c = NaN,
-# so that a multirun over method.c measures them once).
-_BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
 # Streams of the root key (never reorder: rows would change).
 _FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
 
@@ -480,7 +477,7 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[dict]:
                         "n": n,
                         "seed": seed,
                         "method": method,
-                        "c": cfg.method.c if method in _BANDWIDTH_METHODS else math.nan,
+                        "c": cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
                         "sigma": sigma,
                         "m": int(x.shape[0]),
                         "m_ref": m_ref,

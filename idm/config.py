@@ -23,6 +23,7 @@ __all__ = [
     "GenerateConfig",
     "MANIFOLDS",
     "METHODS",
+    "BANDWIDTH_METHODS",
     "SOLVERS",
     "INERTIAS",
     "EVALUATORS",
@@ -32,6 +33,8 @@ __all__ = [
 MANIFOLDS = ("circle", "sphere", "torus", "vmf_sphere")
 # order fixes the per-method PRNG stream: append, never reorder
 METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
+# Methods whose samples depend on the bandwidth constant c (rows of the others carry c = NaN).
+BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
 SOLVERS = ("exact", "sde", "ode")
 INERTIAS = ("tweedie", "paper")
 EVALUATORS = ("exact", "sinkhorn", "semidiscrete")
