@@ -406,11 +406,7 @@ def select_c(
     )
     c_min = 0.0
     if max_copy_fraction is not None:
-        ok = np.flatnonzero(grid_copies <= max_copy_fraction)
-        # the smallest c above which every grid point copies little (copying falls with c)
-        c_min = (
-            float(grid_c[-1]) if ok.size == 0 else float(grid_c[_first_of_tail(ok, grid_c.size)])
-        )
+        c_min = float(grid_c[_guard_index(grid_copies <= max_copy_fraction)])
     allowed = grid_c >= c_min
     i0 = int(np.nanargmin(np.where(allowed, grid_vals, np.nan)))
     c_start = float(grid_c[i0])
@@ -463,12 +459,18 @@ def select_c(
     )
 
 
-def _first_of_tail(ok: np.ndarray, size: int) -> int:
-    """Start of the longest run of feasible indices that reaches the end of the grid."""
-    start = size - 1
-    while start - 1 >= 0 and (start - 1) in set(ok.tolist()):
-        start -= 1
-    return start if start in set(ok.tolist()) else int(ok[-1])
+def _guard_index(feasible: np.ndarray) -> int:
+    """Index of the guard's c_min on an increasing grid, given which points copy little.
+
+    The start of the run of feasible points that reaches the largest c (copying falls with c);
+    if the largest c itself copies, the largest feasible c; if none is feasible, the largest c.
+    """
+    if not feasible.any():
+        return feasible.size - 1
+    if not feasible[-1]:
+        return int(np.flatnonzero(feasible)[-1])
+    infeasible = np.flatnonzero(~feasible)
+    return 0 if infeasible.size == 0 else int(infeasible[-1]) + 1
 
 
 def summary(res: BandwidthResult) -> dict:
