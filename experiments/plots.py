@@ -342,6 +342,7 @@ def rate_figure(rows: list[dict], fits: list[dict], path: str | Path, *, floor_f
         ax.set(
             xscale="log", yscale="log", xlabel="n (training points)", ylabel="W1", title=_label(key)
         )
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no overlapping labels
         ax.legend(fontsize=7)
     _save(fig, path)
 
