@@ -72,6 +72,28 @@ def test_block_size_does_not_change_result(key):
         np.testing.assert_allclose(score(x, data, 0.05, block_size=b), ref, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_later_block_dominating_by_more_than_exp_range(key, dtype):
+    """The streamed softmax's running max must move when a later block's logits exceed the
+    first block's by far more than exp's range (gap ~5e4 here), or the sum is inf or 0.
+
+    Query 0's neighbours are all in the last block, query 1's in the first.
+    """
+    t = 1e-3
+    far = 10.0 + jax.random.normal(jax.random.fold_in(key, 1), (8, 4))
+    near = jax.random.normal(jax.random.fold_in(key, 2), (8, 4))
+    data = jnp.concatenate([far, far + 0.5, near]).astype(dtype)  # blocks of 8: far, far, near
+    x = jnp.stack([schedule.alpha(t) * near[3] + 0.01, schedule.alpha(t) * far[5]]).astype(dtype)
+    w = jax.nn.softmax(
+        -jnp.sum((x[:, None] - schedule.alpha(t) * data[None]) ** 2, -1) / (2 * schedule.var(t)),
+        axis=-1,
+    )
+    got = denoise(x, data, dtype(t), block_size=8)
+    assert bool(jnp.all(jnp.isfinite(got)))
+    tol = 1e-5 if dtype == jnp.float32 else 1e-12
+    np.testing.assert_allclose(got, w @ data, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("t", [1e-4, 1e-3, 0.1, 2.0])
 def test_float32_close_to_float64(key, t):
     """float32 (highest precision matmuls) within 1e-4 relative of float64 for t >= 1e-4.
