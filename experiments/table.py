@@ -28,6 +28,23 @@ def table(summary: dict) -> str:
             f"{f['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {fmt(f['reference_exponent'])} | "
             f"{min(f['ns_used'])}-{max(f['ns_used'])} | {halves if ls else ''} |"
         )
+    bias = [f for f in summary["fits"] if f.get("distance_to_manifold")]
+    if bias:
+        lines += [
+            "",
+            "| manifold | d | D | method | distance to manifold: exponent [95% CI] | predicted "
+            "| n used | local slope lower / upper half |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for f in bias:
+        b = f["distance_to_manifold"]
+        lo, hi = b["ci"]
+        halves = " / ".join(fmt(b["local_slopes"][h]["exponent"]) for h in ("lower", "upper"))
+        lines.append(
+            f"| {f['manifold']} | {f['d']} | {f['D']} | {f['method']} | "
+            f"{b['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {fmt(f['predicted_exponent'])} | "
+            f"{min(b['ns_used'])}-{max(b['ns_used'])} | {halves} |"
+        )
     return "\n".join(lines)
 
 

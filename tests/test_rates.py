@@ -134,3 +134,33 @@ def test_validation_messages(ns, errors, match):
 def test_predicted_exponent():
     assert predicted_exponent(1) == pytest.approx(-0.4)
     assert predicted_exponent(2) == pytest.approx(-1 / 3)
+
+
+def _rows(method, distance, *, seeds=5, noise=0.02, seed=0):
+    """Rate-app rows with a given mean distance to the manifold (w1 well above its floor)."""
+    rng = np.random.default_rng(seed)
+    return [
+        dict(
+            manifold="circle", d=1, D=100, method=method, n=int(n), seed=s, c=1.0,
+            w1=float(n) ** -0.4, w1_floor=1e-6, converged=True,
+            manifold_distance=distance(n) * (1 + noise * rng.standard_normal()),
+        )
+        for n in NS
+        for s in range(seeds)
+    ]  # fmt: skip
+
+
+def test_fit_table_fits_the_floor_free_distance_to_the_manifold():
+    """IDM's mean distance to the manifold gets its own fit: a planted -0.4 is recovered, and a
+    sigma^4-like correction (1 + 3 n^-0.4) shows as an upper-half slope closer to -0.4."""
+    from experiments.plots import fit_table
+
+    (pure,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4), n_boot=500)
+    b = pure["distance_to_manifold"]
+    assert b["ci"][0] <= -0.4 <= b["ci"][1]
+    assert b["ns_used"] == list(NS)
+    (corr,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4 * (1 + 3 * n**-0.4)), n_boot=500)
+    halves = corr["distance_to_manifold"]["local_slopes"]
+    assert abs(halves["upper"]["exponent"] + 0.4) < abs(halves["lower"]["exponent"] + 0.4)
+    (train,) = fit_table(_rows("train", lambda n: 1e-3), n_boot=500)
+    assert "distance_to_manifold" not in train
