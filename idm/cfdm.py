@@ -84,6 +84,7 @@ import jax
 import jax.numpy as jnp
 
 from idm import schedule
+from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
 
 __all__ = [
@@ -310,10 +311,6 @@ def _sample(
 
     grid = time_grid(t_start, t_end, steps).astype(data.dtype)
     return _flow(z.astype(data.dtype), data, sigma, grid, draw, block_size, precision)
-
-
-def _concrete(v):
-    return not isinstance(v, jax.core.Tracer)
 
 
 def sample(

@@ -41,6 +41,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from idm import cfdm, schedule
+from idm._checks import check_finite_rows
+from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
 
 __all__ = ["sample", "NonFiniteSamples", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
@@ -189,11 +191,6 @@ def _sample(
     return first(mean)
 
 
-def _concrete(v):
-    """True for values known at call time (Python or concrete array scalars)."""
-    return not isinstance(v, jax.core.Tracer)
-
-
 def sample(
     key,
     data,
@@ -248,13 +245,7 @@ def sample(
         data = data.astype(jnp.zeros(()).dtype)
     if data.ndim != 2 or data.shape[0] < 2:
         raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
-    if _concrete(data):
-        bad = ~jnp.all(jnp.isfinite(data), axis=1)
-        if bool(jnp.any(bad)):
-            raise ValueError(
-                f"data has {int(bad.sum())} rows with NaN or inf values (first: row "
-                f"{int(jnp.argmax(bad))})"
-            )
+    check_finite_rows(data)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if solver not in SOLVERS:

@@ -154,3 +154,16 @@ def test_memorization_on_S2(key):
     assert metrics.copy_fraction(dm, data) >= 0.95
     assert metrics.copy_fraction(out, data) == 0.0
     assert metrics.median_nn_distance(out, data) > 0.2 * sigma
+
+
+@pytest.mark.parametrize("method", ["idm", "cfdm"])
+def test_sample_under_a_callers_jit_with_the_data_closed_over(key, method):
+    """Closed-over data is concrete but staged: the argument checks must not trip on it."""
+    data = jax.random.normal(jax.random.fold_in(key, 1), (64, 3))
+    kw = dict(method=method, sigma=0.3, solver="exact" if method == "idm" else "sde", steps=4)
+    k = jax.random.fold_in(key, 2)
+    jitted = jax.jit(lambda k: idm.sample(k, data, 8, **kw))(k)
+    np.testing.assert_allclose(jitted, idm.sample(k, data, 8, **kw), rtol=1e-10, atol=1e-12)
+    bad = data.at[5, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match="row 5"):
+        jax.jit(lambda k: idm.sample(k, bad, 8, **kw))(k)
