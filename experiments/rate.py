@@ -13,7 +13,7 @@ n of the grid and every seed it draws a training set, samples each method, and e
 * ``copy_fraction`` (nearest / second-nearest training distance < 1/3), ``nn_median``
   (median distance to the nearest training point), ``manifold_distance`` (mean distance to the
   manifold) and, on spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower bound on
-  W1) beside ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term (DESIGN.md 4);
+  W1) beside ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term;
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 

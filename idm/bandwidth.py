@@ -1,8 +1,8 @@
 r"""Data-driven choice of the IDM bandwidth constant ``c`` (``c="auto"``).
 
 The IDM bandwidth is :math:`\sigma = c\, n^{-1/(d+4)}` (:func:`idm.schedule.bandwidth`); the rate
-fixes the exponent, not the constant, and the constant is the lever at reachable ``n``
-(``DESIGN.md`` section 4). :func:`select_c` picks ``c`` by held-out validation:
+fixes the exponent, not the constant, and the constant is the lever at reachable ``n``.
+:func:`select_c` picks ``c`` by held-out validation:
 
 1. Split the data by a key-derived permutation into a training part (``n_train`` points) and a
    validation part (``n_val = round(val_fraction * n)``).
@@ -38,7 +38,7 @@ Cost (``cost=``):
   is judged by, as :math:`\varepsilon \to 0`. The matrices are built from one GEMM of
   centred points (``|x|^2 + |y|^2 - 2 x.y``) and handed to ott as dense
   :class:`~ott.geometry.geometry.Geometry` objects: ott's own ``costs.Euclidean`` point cloud
-  would materialise an ``m x m x D`` difference tensor (``DESIGN.md`` section 3).
+  would materialise an ``m x m x D`` difference tensor.
 * ``"sqeuclidean"``: ott's ``PointCloud`` with its default squared Euclidean cost (GEMM form,
   also lean), an entropic W2^2. Smooth everywhere, but it weighs the radial shrinkage of
   IDM (a small displacement, order ``sigma^2``) quadratically, so it tends to prefer larger

@@ -9,7 +9,7 @@ Forward process (unit noise): ``dX = -X dt + dW``, so that
 
 with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
 ``e^{s}(x + s * score_s(x))`` is the Tweedie posterior mean up to ``O(s^2)``
-(``v_s = s - s^2 + O(s^3)``), see ``DESIGN.md`` section 1.
+(``v_s = s - s^2 + O(s^3)``).
 """
 
 import jax.numpy as jnp
