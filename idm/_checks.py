@@ -28,3 +28,16 @@ def check_finite_rows(data, name: str = "data") -> None:
                 f"{name} has {int(bad.sum())} rows with NaN or inf values (first: row "
                 f"{int(jnp.argmax(bad))})"
             )
+
+
+def training_set(data):
+    """``data`` as a floating ``(n, D)`` JAX array with ``n >= 2``, or ``ValueError``.
+
+    Integer input is promoted to JAX's default float.
+    """
+    data = jnp.asarray(data)
+    if not jnp.issubdtype(data.dtype, jnp.floating):
+        data = data.astype(jnp.zeros(()).dtype)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
+    return data

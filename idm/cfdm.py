@@ -85,6 +85,7 @@ import jax.numpy as jnp
 
 from idm import schedule
 from idm._checks import concrete as _concrete
+from idm._checks import training_set
 from idm.score import default_block_size, posterior_mean_and_score
 
 __all__ = [
@@ -356,11 +357,7 @@ def sample(
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
     """
-    data = jnp.asarray(data)
-    if not jnp.issubdtype(data.dtype, jnp.floating):
-        data = data.astype(jnp.zeros(()).dtype)
-    if data.ndim != 2 or data.shape[0] < 2:
-        raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
+    data = training_set(data)
     if int(num_samples) < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if int(steps) < 1:

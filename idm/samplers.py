@@ -41,7 +41,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from idm import cfdm, schedule
-from idm._checks import check_finite_rows
+from idm._checks import check_finite_rows, training_set
 from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
 
@@ -240,11 +240,7 @@ def sample(
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
     """
-    data = jnp.asarray(data)
-    if not jnp.issubdtype(data.dtype, jnp.floating):
-        data = data.astype(jnp.zeros(()).dtype)
-    if data.ndim != 2 or data.shape[0] < 2:
-        raise ValueError(f"data must have shape (n, D) with n >= 2, got {data.shape}")
+    data = training_set(data)
     check_finite_rows(data)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
