@@ -9,7 +9,6 @@ Writes ``bench.json`` (and ``bench.md``, the same table) into the Hydra run dire
 medians of ``repeats`` calls after a warm-up call; ratios are taken within this one run.
 """
 
-import json
 import platform
 import resource
 import time
@@ -24,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import idm
 import idm.manifolds
+from experiments import store
 from idm.score import _posterior_mean, default_block_size
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -230,7 +230,7 @@ def run(cfg: DictConfig, out_dir: Path):
         config=OmegaConf.to_container(cfg),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=2))
+    store.write_json(out_dir / "bench.json", dict(meta=meta, rows=rows))
     (out_dir / "bench.md").write_text(
         f"device: {meta['device']} ({meta['cpu_model']}, {meta['cpu_count']} devices)\n\n"
         + markdown(rows)

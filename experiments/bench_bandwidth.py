@@ -17,13 +17,14 @@ and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manif
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
 
 import jax
 import numpy as np
+
+from experiments import store
 
 MANIFOLDS = (("circle", "circle", 1), ("S^2", "sphere", 2), ("T^2", "torus", 2))
 
@@ -206,8 +207,11 @@ def main(argv=None):
     cfg["total_seconds"] = time.perf_counter() - t_all
     rows = summarise(records)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bandwidth.json"), "w") as fh:
-        json.dump({"config": cfg, "rows": rows, "records": records}, fh, indent=1)
+    store.write_json(
+        os.path.join(args.out, "bandwidth.json"),
+        {"config": cfg, "rows": rows, "records": records},
+        indent=1,
+    )
     with open(os.path.join(args.out, "bandwidth.md"), "w") as fh:
         fh.write(markdown(rows, cfg))
     plot(records, os.path.join(args.out, "bandwidth.png"))

@@ -5,12 +5,11 @@ S^1..S^8 and T^2..T^4 at n = 5000 (D = 20; S^8 and T^3 in D = 1000), the default
 (MLE per neighbour rank extrapolated to zero scale) beside the plain MLE at k = 20 and TwoNN.
 """
 
-import json
 import sys
-from pathlib import Path
 
 import jax
 
+from experiments import store
 from idm import intrinsic_dim, manifolds
 
 CASES = [("sphere", d, 20) for d in range(1, 8)] + [("sphere", 8, 1000)]
@@ -30,8 +29,7 @@ def main(out="results/intrinsic_dim/estimates.json"):
         row["d_hat"] = int(intrinsic_dim.estimate(x).d)
         rows.append(row)
         print(row)  # noqa: T201
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(rows, indent=2))
+    store.write_json(out, rows)
 
 
 if __name__ == "__main__":

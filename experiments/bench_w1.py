@@ -29,6 +29,7 @@ import time
 import jax
 import numpy as np
 
+from experiments import store
 from idm import manifolds, metrics
 
 CLOUDS = {"circle_idm": 1, "sphere_idm": 2}
@@ -207,8 +208,7 @@ def main(argv=None) -> None:
         jax=jax.__version__,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     )
-    with open(args.out, "w") as fh:
-        json.dump(dict(meta=meta, rows=rows), fh, indent=2)
+    store.write_json(args.out, dict(meta=meta, rows=rows))
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def collect(
         summary["figures"] = plots.draw_all(
             rows, nearest, out, fits=fits, floor_factor=floor_factor
         )
-    store.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    store.write_json(out / "summary.json", summary)
     return summary
 
 

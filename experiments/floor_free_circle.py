@@ -16,7 +16,6 @@ D: the exact sampler's law is the same in the span of the data whatever D is (th
 orthogonal to the span shifts every logit equally).
 """
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -110,9 +109,7 @@ def main(out: str = "results/floor_free/circle.json") -> None:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"levels": LEVELS, "iterations_per_level": ITERATIONS, "jax": jax.__version__}
-    store.atomic_write_text(
-        path, json.dumps({"meta": meta, "means": means(rows), "rows": rows}, indent=2)
-    )
+    store.write_json(path, {"meta": meta, "means": means(rows), "rows": rows})
 
 
 def means(rows: list[dict]) -> list[dict]:

@@ -23,7 +23,6 @@ conf/generate/generate.yaml)
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import sys
@@ -300,7 +299,7 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
     rep["seconds"] = time.perf_counter() - t0
     save_points(cfg.out, samples.astype(data.dtype if data.dtype.kind == "f" else dtype))
     out = Path(cfg.out)
-    store.atomic_write_text(out.with_name(out.stem + ".report.json"), json.dumps(rep, indent=2))
+    store.write_json(out.with_name(out.stem + ".report.json"), rep)
     log.info(
         "wrote %d samples to %s: copy fraction %.4f, median nearest-training distance %.4g "
         "(training spacing %.4g)",

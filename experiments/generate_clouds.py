@@ -6,7 +6,6 @@ n^(-1/6); copy fraction of IDM and exact W1 of IDM, sigma-CFDM and the ambient K
 sigma against fresh population samples, beside the floor (a population sample of m).
 """
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import generate
+from experiments import generate, store
 from idm import manifolds, metrics
 from idm.config import GenerateConfig
 
@@ -50,8 +49,7 @@ def main(out="results/generate/clouds.json"):
         row["w1_floor"] = metrics.w1(pop, truth, method="exact")
         rows.append(row)
         print(row)  # noqa: T201
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(rows, indent=2))
+    store.write_json(out, rows)
 
 
 if __name__ == "__main__":

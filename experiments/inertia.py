@@ -8,7 +8,6 @@ depend on D. Circle (d = 1), n = 2000, exact sampler at s = sigma^2, 2000 sample
 Writes inertia.json and prints a markdown table.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import jax
 
 import idm
 import idm.manifolds
+from experiments import store
 
 
 def main(out_dir="results/inertia", n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):
@@ -32,9 +32,7 @@ def main(out_dir="results/inertia", n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):
             )
             row[inertia] = float(M.distance(x).mean())
         rows.append(row)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "inertia.json").write_text(json.dumps(rows, indent=2))
+    store.write_json(Path(out_dir) / "inertia.json", rows)
     print("| D | sigma^2 | Tweedie step | paper step |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['D']} | {r['sigma2']:.4f} | {r['tweedie']:.4f} | {r['paper']:.4f} |")

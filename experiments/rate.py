@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import logging
 import math
 import platform
@@ -552,7 +551,7 @@ def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtim
         "config": dataclasses.asdict(cfg),
         "environment": environment(cfg),
     }
-    store.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    store.write_json(out / "summary.json", summary)
 
 
 class GatherSweep(Callback):

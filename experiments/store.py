@@ -74,6 +74,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_json(path: str | Path, obj, *, indent: int = 2) -> None:
+    """Writes ``obj`` as JSON to ``path`` atomically, creating its directory."""
+    atomic_write_text(path, json.dumps(obj, indent=indent))
+
+
 def config_hash(config) -> str:
     """12 hex digits of SHA-256 over the canonical JSON of a config's result-relevant fields.
 
