@@ -1,6 +1,52 @@
-"""idm: the inertial diffusion model of Lyu, Qian, Nguyen and Tong (arXiv 2505.02508)."""
+"""idm: the inertial diffusion model of Lyu, Qian, Nguyen and Tong (arXiv 2505.02508).
 
-from idm import schedule, score
+Every public submodule is imported here, so ``import idm`` reaches the whole API:
+
+* :mod:`idm.schedule`: the forward OU process and the bandwidth rule;
+* :mod:`idm.score`: the exact score and Tweedie denoiser of the smoothed empirical measure;
+* :mod:`idm.samplers`: :func:`idm.sample`, IDM and its baselines;
+* :mod:`idm.cfdm`: the smoothed closed-form diffusion model (sigma-CFDM) baseline;
+* :mod:`idm.manifolds`: data manifolds with known laws, samplers and projections;
+* :mod:`idm.neighbours`: exact k nearest neighbours, streamed;
+* :mod:`idm.memorization`: the copy criterion and memorization statistics;
+* :mod:`idm.w1`: W1 between clouds (exact, Sinkhorn) and against a law (semidiscrete);
+* :mod:`idm.rates`: fitting decay exponents;
+* :mod:`idm.intrinsic_dim`: intrinsic dimension from data (``d=auto``);
+* :mod:`idm.bandwidth`: the bandwidth constant from data (``c=auto``).
+
+``idm.metrics`` and ``idm.semidiscrete`` are aliases of the evaluation API's former homes.
+"""
+
+from idm import (
+    bandwidth,
+    cfdm,
+    intrinsic_dim,
+    manifolds,
+    memorization,
+    metrics,
+    neighbours,
+    rates,
+    samplers,
+    schedule,
+    score,
+    semidiscrete,
+    w1,
+)
 from idm.samplers import sample
 
-__all__ = ["sample", "schedule", "score"]
+__all__ = [
+    "bandwidth",
+    "cfdm",
+    "intrinsic_dim",
+    "manifolds",
+    "memorization",
+    "metrics",
+    "neighbours",
+    "rates",
+    "sample",
+    "samplers",
+    "schedule",
+    "score",
+    "semidiscrete",
+    "w1",
+]

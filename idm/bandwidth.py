@@ -63,7 +63,8 @@ import numpy as np
 import optax
 
 from idm import schedule
-from idm.metrics import copy_fraction
+from idm._geometry import sq_dists
+from idm.memorization import copy_fraction
 from idm.samplers import sample
 
 __all__ = [
@@ -155,13 +156,8 @@ def split(key, data, val_fraction=0.2):
 
 def _euclidean_cost(x, y):
     """Smoothed Euclidean cost ``sqrt(|x - y|^2 + delta^2) - delta`` by one GEMM."""
-    sq = (
-        jnp.sum(x * x, axis=1)[:, None]
-        + jnp.sum(y * y, axis=1)[None, :]
-        - 2.0 * jnp.matmul(x, y.T, precision=jax.lax.Precision.HIGHEST)
-    )
     delta = jnp.asarray(_DELTA, x.dtype)
-    return jnp.sqrt(jnp.maximum(sq, 0.0) + delta**2) - delta
+    return jnp.sqrt(sq_dists(x, y) + delta**2) - delta
 
 
 def _divergence(x, y, epsilon, cost, threshold, max_iterations):
@@ -194,7 +190,7 @@ def _divergence(x, y, epsilon, cost, threshold, max_iterations):
 
 
 def _objective(log_c, key, train, val, epsilon, base, *, num_samples, cost, threshold, max_iter):
-    sigma = jnp.exp(log_c) * base  # base = n_train^(-1/(d+4)), traced: d needs no recompile
+    sigma = jnp.exp(log_c) * base  # base = sigma at c = 1, traced: d needs no recompile
     z = sample(key, train, num_samples, method="idm", sigma=sigma, solver="exact", shard=False)
     return _divergence(z, val, epsilon, cost, threshold, max_iter)
 
@@ -274,7 +270,7 @@ def criterion(
         train,
         val.astype(train.dtype),
         jnp.asarray(eps, train.dtype),
-        jnp.asarray(float(train.shape[0]) ** (-1.0 / (int(d) + 4)), train.dtype),
+        jnp.asarray(schedule.bandwidth(train.shape[0], int(d)), train.dtype),
         num_samples=int(num_samples),
         cost=cost,
         threshold=float(threshold),
@@ -311,7 +307,7 @@ def criterion_and_grad(
         train,
         val.astype(train.dtype),
         jnp.asarray(eps, train.dtype),
-        jnp.asarray(float(train.shape[0]) ** (-1.0 / (int(d) + 4)), train.dtype),
+        jnp.asarray(schedule.bandwidth(train.shape[0], int(d)), train.dtype),
         num_samples=int(num_samples),
         cost=cost,
         threshold=float(threshold),
@@ -394,7 +390,7 @@ def select_c(
     grid_vals = np.asarray(grid_vals)
     if not np.any(np.isfinite(grid_vals)):
         raise FloatingPointError("the criterion is not finite at any grid point")
-    base = float(train.shape[0]) ** (-1.0 / (float(d) + 4.0))
+    base = schedule.bandwidth(train.shape[0], int(d))
     grid_copies = np.asarray(
         [
             copy_fraction(

@@ -29,27 +29,25 @@ D = 10, 27 to 31 in D = 20, and no positive intercept (infinite dimension) in D 
 Limits: the extrapolation reads the smallest scales, so ambient noise larger than the
 nearest-neighbour distances makes the estimate grow towards the ambient dimension; exact
 duplicate points are dropped first (their zero distances carry no scale information). The cost
-is one pass of blocked distance GEMMs, O(m n D) for m query points, with an O(n) neighbour
-selection per query (no full sort): strided group minima give a threshold that keeps a few more
-than k candidates, which are then ranked by exact differences, so the small distances stay
-accurate in float32 too (S^1 at n = 5000 with x64 off read 1.003).
+is one k-nearest-neighbour pass (:mod:`idm.neighbours`: blocked distance GEMMs, O(m n D) for
+m query points, with a sort-free selection of candidates that are then re-measured by exact
+differences in float64, so the small distances stay accurate from float32 input too; S^1 at
+n = 5000 with x64 off read 1.003).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from idm import neighbours
 
 __all__ = ["METHODS", "DEFAULT_K", "IntrinsicDim", "estimate", "from_distances", "knn_distances"]
 
 METHODS = ("extrapolated", "mle", "twonn")
 DEFAULT_K = {"extrapolated": 61, "mle": 20, "twonn": 2}
-_HIGHEST = jax.lax.Precision.HIGHEST
-_EXTRA = 8  # candidates ranked exactly beyond k, to absorb GEMM rounding at the boundary
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -99,7 +97,7 @@ def estimate(
         max_queries: if given, only about this many evenly strided points serve as query
             points (their neighbours are still searched among all points): the cost drops from
             O(n^2 D) to O(max_queries n D); the estimate assumes the points are in random order.
-        block_size: query points per distance block (default: about 2^24 elements a block).
+        block_size: query points per streamed block (default: the backend's).
 
     Returns:
         The estimate as an ``IntrinsicDim`` record.
@@ -194,98 +192,27 @@ def knn_distances(
     *,
     queries: jax.Array | np.ndarray | None = None,
     block_size: int | None = None,
-) -> jax.Array:
+    method: str = "auto",
+) -> np.ndarray:
     """Distances from points to their k nearest other points, in increasing order.
 
-    Candidates are found from blocked GEMM distances |q|^2 + |x|^2 - 2 q.x on centred data
-    (in the data's floating dtype, float64 when x64 is on): per query row the k + 8 smallest
-    are isolated without sorting the row (the (k + 8)-th smallest of strided group minima is a
-    threshold that keeps a few more; a row whose candidates overflow the buffer falls back to
-    ``lax.top_k``), then re-measured by direct differences and sorted. A point is never its own
-    neighbour (by index, so duplicates of it count, at distance 0).
+    :func:`idm.neighbours.knn` with each query point excluded by index (so duplicates of it
+    count, at distance 0): exact float64 distances, streamed candidates (or the k-d tree in
+    low dimension).
 
     Args:
         data: (n, D) points, n >= k + 1.
         k: number of neighbours (a Python int).
         queries: optional (m,) integer indices of the query points; default all n points.
-        block_size: query rows per block (default: about 2^24 elements a block).
+        block_size: query rows per streamed block (default: the backend's).
+        method: as in :func:`idm.neighbours.knn` (``"auto"``, ``"stream"`` or ``"tree"``).
 
     Returns:
-        (m, k) array of distances, sorted along the last axis.
+        (m, k) float64 array of distances, sorted along the last axis.
     """
-    x = jnp.asarray(data)
-    x = x.astype(jnp.promote_types(x.dtype, jnp.result_type(float)))
-    n, D = x.shape
+    x = np.asarray(data)
+    n = x.shape[0]
     if not 1 <= k <= n - 1:
         raise ValueError(f"need 1 <= k <= n - 1, got k={k}, n={n}")
-    q = jnp.arange(n) if queries is None else jnp.asarray(queries).astype(jnp.int32)
-    k_sel = min(k + _EXTRA, n - 1)
-    if block_size is None:
-        block_size = max(1, min(q.shape[0], 2**24 // max(n, k_sel * D)))
-    return _knn(x, q, k, k_sel, int(block_size))
-
-
-def _running_count(mask: jax.Array, width: int = 64) -> jax.Array:
-    """Cumulative count of True along the last axis of a (b, n) mask, by two small GEMMs.
-
-    XLA's cumulative sum on CPU is several times slower than this; the counts are exact
-    in float32 up to 2^24.
-    """
-    b, n = mask.shape
-    chunks = -(-n // width)
-    m = jnp.pad(mask, ((0, 0), (0, chunks * width - n))).astype(jnp.float32)
-    m = m.reshape(b, chunks, width)
-    upper = jnp.triu(jnp.ones((width, width), jnp.float32))
-    within = jnp.einsum("bcw,wv->bcv", m, upper, precision=_HIGHEST)
-    strict = jnp.triu(jnp.ones((chunks, chunks), jnp.float32), 1)
-    offset = jnp.einsum("bc,cd->bd", within[:, :, -1], strict, precision=_HIGHEST)
-    return (within + offset[:, :, None]).reshape(b, chunks * width)[:, :n]
-
-
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _knn(x: jax.Array, queries: jax.Array, k: int, k_sel: int, block: int) -> jax.Array:
-    n = x.shape[0]
-    m = queries.shape[0]
-    x = x - jnp.mean(x, axis=0, keepdims=True)  # smaller norms, smaller GEMM rounding
-    sq = jnp.sum(x * x, axis=-1)
-    groups = min(n, 2 * k_sel)
-    size = -(-n // groups)
-    buffer = 2 * k_sel + 32
-    cols = jnp.arange(n, dtype=jnp.int32)
-
-    def one_block(qidx):
-        b = qidx.shape[0]
-        qi = jnp.where(qidx >= 0, qidx, 0)  # padding rows compute junk that is cut off
-        xq = x[qi]
-        d2 = sq[qi][:, None] + sq[None, :] - 2 * jnp.matmul(xq, x.T, precision=_HIGHEST)
-        d2 = jnp.where(cols[None, :] == qi[:, None], jnp.inf, d2)
-        # Column c joins group c mod groups; the k_sel-th smallest group minimum bounds the
-        # k_sel-th smallest entry from above, and usually leaves only a few more below it.
-        padded = jnp.pad(d2, ((0, 0), (0, size * groups - n)), constant_values=jnp.inf)
-        group_min = jnp.min(padded.reshape(b, size, groups), axis=1)
-        tau = -jax.lax.top_k(-group_min, k_sel)[0][:, -1]
-        keep = d2 <= tau[:, None]
-        # Compact the kept columns: the t-th kept one is where the running count reaches t.
-        count = _running_count(keep)
-        targets = jnp.arange(1, buffer + 1, dtype=count.dtype)
-        pos = jax.vmap(lambda row: jnp.searchsorted(row, targets))(count)  # (b, buffer)
-        found = pos < n
-        pos = jnp.where(found, pos, 0)
-        cand = jnp.where(found, jnp.take_along_axis(d2, pos, axis=1), jnp.inf)
-
-        def from_buffer():
-            return jnp.take_along_axis(pos, jax.lax.top_k(-cand, k_sel)[1], axis=1)
-
-        def from_row():
-            return jax.lax.top_k(-d2, k_sel)[1]
-
-        fits = jnp.all(count[:, -1] <= buffer)
-        nbr = jax.lax.cond(fits, from_buffer, from_row)  # (b, k_sel)
-        diff = x[nbr] - xq[:, None, :]
-        exact = jnp.sort(jnp.sum(diff * diff, axis=-1), axis=1)[:, :k]
-        return jnp.sqrt(exact)
-
-    num_blocks = -(-m // block)
-    padded_q = jnp.pad(queries, (0, num_blocks * block - m), constant_values=-1)
-    out = jax.lax.map(one_block, padded_q.reshape(num_blocks, block))
-    return out.reshape(num_blocks * block, k)[:m]
+    q = np.arange(n) if queries is None else np.asarray(queries).astype(np.int64)
+    return neighbours.knn(x[q], x, k, exclude=q, method=method, query_block=block_size).distances

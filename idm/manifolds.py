@@ -26,7 +26,16 @@ import functools
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Manifold", "Sphere", "VonMisesFisherSphere", "Torus", "NAMES", "get", "random_frame"]
+__all__ = [
+    "Manifold",
+    "Sphere",
+    "VonMisesFisherSphere",
+    "Torus",
+    "NAMES",
+    "embedding_dim",
+    "get",
+    "random_frame",
+]
 
 NAMES = ("sphere", "circle", "vmf_sphere", "torus")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -77,10 +86,15 @@ class Manifold:
     D: int
     name: str
 
+    @staticmethod
+    def canonical_dim(d: int) -> int:
+        """Dimension k of the canonical ambient space for intrinsic dimension d."""
+        raise NotImplementedError
+
     @property
     def embedding_dim(self) -> int:
         """Dimension k of the canonical ambient space (d + 1 for spheres, 2d for the torus)."""
-        raise NotImplementedError
+        return self.canonical_dim(self.d)
 
     def _sample_canonical(self, key: jax.Array, n: int) -> jax.Array:
         """(n, k) exact samples of the population law in canonical coordinates."""
@@ -125,9 +139,9 @@ class Manifold:
 class Sphere(Manifold):
     """Uniform law on the unit sphere S^d = {u in R^{d+1} : |u| = 1}; P(y) = y / |y|."""
 
-    @property
-    def embedding_dim(self) -> int:  # noqa: D102
-        return self.d + 1
+    @staticmethod
+    def canonical_dim(d: int) -> int:  # noqa: D102
+        return d + 1
 
     def _sample_canonical(self, key: jax.Array, n: int) -> jax.Array:
         g = jax.random.normal(key, (n, self.d + 1), self.frame.dtype)
@@ -198,9 +212,9 @@ class Torus(Manifold):
     consecutive pair, so the distance is sqrt(|r|^2 + sum_k (rho_k - 1)^2), rho_k the pair norms.
     """
 
-    @property
-    def embedding_dim(self) -> int:  # noqa: D102
-        return 2 * self.d
+    @staticmethod
+    def canonical_dim(d: int) -> int:  # noqa: D102
+        return 2 * d
 
     def _sample_canonical(self, key: jax.Array, n: int) -> jax.Array:
         a = jax.random.uniform(key, (n, self.d), self.frame.dtype, 0, 2 * jnp.pi)
@@ -239,6 +253,20 @@ for _cls, _meta in [
     jax.tree_util.register_dataclass(_cls, data_fields=["frame"], meta_fields=_meta)
 
 
+_CLASSES = {"sphere": Sphere, "circle": Sphere, "vmf_sphere": VonMisesFisherSphere, "torus": Torus}
+
+
+def embedding_dim(name: str, d: int) -> int:
+    """Dimension of the canonical space of manifold ``name`` with intrinsic dimension d.
+
+    d + 1 for the spheres (circle, sphere, vmf_sphere), 2d for the torus: the smallest ambient
+    dimension D it can be placed in.
+    """
+    if name not in NAMES:
+        raise ValueError(f"unknown manifold {name!r}; known names: {', '.join(NAMES)}")
+    return _CLASSES[name].canonical_dim(int(d))
+
+
 def get(name: str, *, d: int, D: int, key: jax.Array, kappa: float | None = None) -> Manifold:
     """Builds a manifold by name, placed in R^D by a random orthonormal frame drawn from key.
 
@@ -265,7 +293,7 @@ def get(name: str, *, d: int, D: int, key: jax.Array, kappa: float | None = None
         raise ValueError(f"'circle' is the sphere with d=1, got d={d}; use 'sphere' instead")
     if kappa is not None and name != "vmf_sphere":
         raise ValueError(f"kappa only applies to 'vmf_sphere', not {name!r}")
-    k = 2 * d if name == "torus" else d + 1
+    k = embedding_dim(name, d)
     if D < k:
         raise ValueError(
             f"{name!r} with d={d} needs ambient dimension D >= {k} (its embedding dimension), "

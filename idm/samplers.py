@@ -45,9 +45,20 @@ from idm._checks import check_finite_rows, training_set
 from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
 
-__all__ = ["sample", "NonFiniteSamples", "METHODS", "SOLVERS", "INERTIAS", "DM_END_TIME"]
+__all__ = [
+    "BANDWIDTH_METHODS",
+    "DM_END_TIME",
+    "INERTIAS",
+    "METHODS",
+    "NonFiniteSamples",
+    "SOLVERS",
+    "sample",
+]
 
+#: Every method; the order fixes the per-method PRNG stream of the experiments: append only.
 METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
+#: The methods whose samples depend on the bandwidth sigma (the others ignore it).
+BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
 SOLVERS = ("sde", "ode", "exact")
 INERTIAS = ("tweedie", "paper")
 DM_END_TIME = 1e-6
@@ -254,7 +265,7 @@ def sample(
         raise ValueError(f"steps must be >= 1, got {steps}")
     n = data.shape[0]
     if sigma is None:
-        if method in ("idm", "early_stop", "kde", "cfdm") and d is None:
+        if method in BANDWIDTH_METHODS and d is None:
             raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
         sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
     if _concrete(sigma) and not float(sigma) > 0:

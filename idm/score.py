@@ -26,19 +26,22 @@ import jax
 import jax.numpy as jnp
 
 from idm import schedule
+from idm._backend import backend_block
 
-__all__ = ["score", "denoise", "posterior_mean_and_score", "default_block_size"]
+__all__ = ["PRECISIONS", "score", "denoise", "posterior_mean_and_score", "default_block_size"]
 
 _PRECISIONS = {
     "highest": jax.lax.Precision.HIGHEST,
     "high": jax.lax.Precision.HIGH,
     "default": jax.lax.Precision.DEFAULT,
 }
+#: The matmul precisions the kernel accepts.
+PRECISIONS = tuple(_PRECISIONS)
 
 
 def default_block_size() -> int:
     """Training points per streamed block, chosen per backend."""
-    return 4096 if jax.default_backend() in ("gpu", "tpu") else 256
+    return backend_block(256, 4096)
 
 
 def _precision(precision):

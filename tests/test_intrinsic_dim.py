@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from idm import intrinsic_dim, manifolds
+from idm import intrinsic_dim, manifolds, neighbours
 
 N = 5000
 CASES = [("sphere", d, 20) for d in range(1, 8)]
@@ -92,23 +92,27 @@ def _brute_force_knn(x, k):
     return np.concatenate(out)
 
 
-def test_knn_distances_match_brute_force():
+@pytest.mark.parametrize("method", ["stream", "tree"])
+def test_knn_distances_match_brute_force(method):
     x = np.random.default_rng(0).standard_normal((SMALL, 3))
     ref = _brute_force_knn(x, 12)
-    np.testing.assert_allclose(np.asarray(intrinsic_dim.knn_distances(x, 12)), ref, rtol=1e-12)
+    got = intrinsic_dim.knn_distances(x, 12, method=method)
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-12)
     queries = np.arange(0, SMALL, 4)
-    sub = intrinsic_dim.knn_distances(x, 12, queries=queries)
+    sub = intrinsic_dim.knn_distances(x, 12, queries=queries, method=method)
     np.testing.assert_allclose(np.asarray(sub), ref[queries], rtol=1e-12)
 
 
 def test_knn_distances_fallback_when_candidates_overflow():
-    # Clusters of 80 points by index residue mod the group count 2 (k + 8) = 40 put every near
-    # neighbour in one strided group, so the threshold keeps more candidates than the buffer
-    # (2 (k + 8) + 32 = 72) holds and the exact top_k path must run.
+    # The streamed engine merges its k + 8 = 20 running candidates with blocks of 400 points
+    # (column c of a merge is candidate c for c < 20, point 400 b + c - 20 of block b after),
+    # grouping columns by c mod 2 (k + 8) = 40. Clusters of 80 points by index residue mod 40
+    # then put every near neighbour in one strided group, so the threshold keeps more
+    # candidates than the buffer (2 (k + 8) + 32 = 72) holds and the exact top_k path must run.
     i = np.arange(SMALL)
     rng = np.random.default_rng(1)
     x = np.stack([(i % 40) * 100.0 + rng.random(SMALL), rng.random(SMALL), rng.random(SMALL)], 1)
-    got = intrinsic_dim.knn_distances(x, 12)
+    got = neighbours.knn(x, x, 12, exclude=i, method="stream", block_size=400).distances
     np.testing.assert_allclose(np.asarray(got), _brute_force_knn(x, 12), rtol=1e-9)
 
 
@@ -116,7 +120,7 @@ def test_small_distances_keep_relative_accuracy_far_from_origin():
     # A tiny circle far from the origin: GEMM distances alone would cancel catastrophically.
     t = np.linspace(0, 2 * np.pi, SMALL, endpoint=False)
     x = np.stack([1e3 + 1e-3 * np.cos(t), 1e3 + 1e-3 * np.sin(t), np.full_like(t, 1e3)], 1)
-    got = np.asarray(intrinsic_dim.knn_distances(x, 12))
+    got = np.asarray(intrinsic_dim.knn_distances(x, 12, method="stream"))
     chord = 2e-3 * np.sin(np.pi * np.arange(1, 7) / SMALL)  # each distance twice
     np.testing.assert_allclose(got, np.broadcast_to(np.repeat(chord, 2), got.shape), rtol=1e-6)
 

@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
+from floats import below, between
 
-from idm import _ott_compat, manifolds, metrics
+from idm import _ott, manifolds, w1
+from idm.w1 import sinkhorn as idm_sinkhorn
 
 
 def emd(x, y):
@@ -64,18 +66,18 @@ CASES = ["circle_pop", "circle_idm", "sphere_shrunk_same", "torus_idm", "vmf_vs_
 def test_sinkhorn_within_one_percent_of_exact_and_bracketed(key, case):
     x, y = _clouds(key, case)
     exact = emd(x, y)
-    res = metrics.w1_result(x, y)
+    res = w1.w1_result(x, y)
     assert res.converged
     assert res.method == "sinkhorn"
     assert abs(res.value - exact) <= max(0.01 * exact, 1e-4), (res, exact)
     # the bracket is certified: a feasible dual point below, a feasible plan above
-    assert res.lower <= exact * (1 + 1e-9)
-    assert exact <= res.upper * (1 + 1e-9)
+    assert below(res.lower, exact, 1e-9)
+    assert below(exact, res.upper, 1e-9)
     assert res.upper - res.lower <= 0.01 * res.lower + 1e-5 * 4
     assert 0 < res.epsilon <= 0.01 * res.lower * 1.0001 or res.epsilon <= 1e-4
     assert res.n_iters > 0
     assert res.marginal_error < 1e-2
-    assert metrics.w1(x, y) == res.value
+    assert w1.w1(x, y) == res.value
 
 
 def test_exact_matches_pot_for_equal_and_unequal_sizes(key):
@@ -84,11 +86,11 @@ def test_exact_matches_pot_for_equal_and_unequal_sizes(key):
     y = 0.9 * man.sample(jax.random.fold_in(key, 2), 128)
     z = man.sample(jax.random.fold_in(key, 3), 97)
     for a, b in ((x, y[:96]), (x, y), (z, y)):  # equal; lcm 384 (assignment); lcm 12416 (POT)
-        res = metrics.w1_result(a, b, method="exact")
+        res = w1.w1_result(a, b, method="exact")
         np.testing.assert_allclose(res.value, emd(a, b), rtol=1e-10)
         assert res.converged
         assert res.lower == res.value == res.upper
-    assert metrics.w1(x, x, method="exact") == 0.0
+    assert w1.w1(x, x, method="exact") == 0.0
 
 
 def test_value_is_the_plans_transport_cost_as_ott_computes_it(key):
@@ -110,54 +112,54 @@ def test_value_is_the_plans_transport_cost_as_ott_computes_it(key):
     out = sinkhorn.SinkhornOutput(potentials=(f, g), ot_prob=prob)
     with jax.numpy_rank_promotion("allow"):  # ott broadcasts implicitly
         primal = out.primal_cost
-    xc, yc, _ = metrics._center(x, y)  # costs are translation invariant
-    value, lower, upper, merr = metrics._bounds(xc, yc, f, g, jnp.asarray(eps), 64)
+    xc, yc, _ = idm_sinkhorn._center(x, y)  # costs are translation invariant
+    value, lower, upper, merr = idm_sinkhorn._bounds(xc, yc, f, g, jnp.asarray(eps), 64)
     np.testing.assert_allclose(value, primal, rtol=1e-9)
     exact = emd(x, y)
-    assert lower <= exact <= upper
+    assert between(float(lower), exact, float(upper))
     assert merr > 1e-4  # not converged, and still bracketed
 
 
 def test_unconverged_solve_is_flagged_and_warns(key):
     x, y = _clouds(key, "circle_pop")
-    with pytest.warns(metrics.W1NotConverged):
-        res = metrics.w1_result(x, y, max_iterations=30)
+    with pytest.warns(w1.W1NotConverged):
+        res = w1.w1_result(x, y, max_iterations=30)
     assert not res.converged
     assert res.n_iters <= 30 + 100 + 10
-    assert res.lower <= emd(x, y) <= res.upper  # even then the bracket holds
-    with pytest.warns(metrics.W1NotConverged):
-        metrics.w1(x, y, max_iterations=30)
+    assert between(res.lower, emd(x, y), res.upper)  # even then the bracket holds
+    with pytest.warns(w1.W1NotConverged):
+        w1.w1(x, y, max_iterations=30)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        metrics.w1_result(x, y, max_iterations=30, warn=False)
+        w1.w1_result(x, y, max_iterations=30, warn=False)
 
 
 def test_fixed_epsilon_is_honoured(key):
     x, y = _clouds(key, "vmf_vs_uniform")
-    res = metrics.w1_result(x, y, epsilon=0.05, warn=False)
+    res = w1.w1_result(x, y, epsilon=0.05, warn=False)
     assert res.epsilon == 0.05
     exact = emd(x, y)
-    assert res.lower <= exact <= res.upper
+    assert between(res.lower, exact, res.upper)
     assert res.value > exact  # the entropic plan overshoots at a large eps
 
 
 def test_degenerate_clouds(key):
     x = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 1), M)
-    res = metrics.w1_result(x, x)
+    res = w1.w1_result(x, x)
     assert res.converged
     assert 0.0 <= res.value <= 1e-4
     assert res.lower <= 1e-8
     same = jnp.ones((5, 3))
-    assert metrics.w1(same, same) == 0.0
+    assert w1.w1(same, same) == 0.0
     with pytest.raises(ValueError, match="method"):
-        metrics.w1(x, x, method="emd")
+        w1.w1(x, x, method="emd")
     with pytest.raises(ValueError, match="point clouds"):
-        metrics.w1(x, x[:, :2])
+        w1.w1(x, x[:, :2])
 
 
 def test_float32_inputs(key):
     x, y = _clouds(key, "sphere_shrunk_same")
-    res = metrics.w1_result(x.astype(jnp.float32), y.astype(jnp.float32))
+    res = w1.w1_result(x.astype(jnp.float32), y.astype(jnp.float32))
     exact = emd(x.astype(jnp.float32), y.astype(jnp.float32))
     assert res.converged
     assert abs(res.value - exact) <= 0.01 * exact
@@ -173,23 +175,23 @@ def _shrunk_sphere_2000(key):
 def test_m2000_default_is_within_one_percent(key):
     x, y = _shrunk_sphere_2000(key)
     exact = emd(x, y)
-    res = metrics.w1_result(x, y)
+    res = w1.w1_result(x, y)
     assert res.converged
     assert abs(res.value - exact) <= 0.01 * exact
-    assert res.lower <= exact <= res.upper
+    assert between(res.lower, exact, res.upper)
 
 
 def test_online_path_equals_dense_at_m2000(key):
     """Same iterates, same numbers: the online path only recomputes costs block by block."""
     x, y = _shrunk_sphere_2000(key)
     kw = dict(epsilon=0.01, max_iterations=50, dtype=jnp.float64, warn=False)
-    dense = metrics.w1_result(x, y, **kw)
-    online = metrics.w1_result(x, y, batch_size=256, **kw)
+    dense = w1.w1_result(x, y, **kw)
+    online = w1.w1_result(x, y, batch_size=256, **kw)
     assert dense.n_iters == online.n_iters
     for field in ("value", "lower", "upper", "marginal_error"):
         np.testing.assert_allclose(getattr(online, field), getattr(dense, field), rtol=1e-8)
     exact = emd(x, y)
-    assert online.lower <= exact <= online.upper
+    assert between(online.lower, exact, online.upper)
 
 
 def test_online_path_never_builds_an_n_by_m_array(key):
@@ -198,18 +200,18 @@ def test_online_path_never_builds_an_n_by_m_array(key):
     n, m, D, B = 1024, 2048, 3, 128
     xs, ys = jnp.zeros((n, D), jnp.float32), jnp.zeros((m, D), jnp.float32)
     f, g = jnp.zeros(n, jnp.float32), jnp.zeros(m, jnp.float32)
-    _ott_compat.ensure_online_mode()
+    _ott.ensure_online_mode()
     one = jnp.ones((), jnp.float32)
 
     def stage(xs, ys, f, g):
-        return metrics._sinkhorn_stage(
+        return idm_sinkhorn._sinkhorn_stage(
             xs, ys, None, f, g, one, one, one, True, iters=20, batch_size=B, dense=False
         )
 
     for jaxpr in (
         jax.make_jaxpr(stage)(xs, ys, f, g).jaxpr,
-        jax.make_jaxpr(lambda *a: metrics._bounds(*a, B))(xs, ys, f, g, one).jaxpr,
-        jax.make_jaxpr(lambda a, b, c: metrics._dual_bound(a, b, c, B))(xs, ys, g).jaxpr,
+        jax.make_jaxpr(lambda *a: idm_sinkhorn._bounds(*a, B))(xs, ys, f, g, one).jaxpr,
+        jax.make_jaxpr(lambda a, b, c: idm_sinkhorn._dual_bound(a, b, c, B))(xs, ys, g).jaxpr,
     ):
         assert _max_intermediate(jaxpr) <= B * m
 
@@ -230,7 +232,7 @@ except AttributeError as e:
 
 
 def test_ott_online_mode_still_needs_the_shim():
-    """Fails once jax or ott-jax fixes the online mode: then delete idm/_ott_compat.py."""
+    """Fails once jax or ott-jax fixes the online mode: then delete idm/_ott.py."""
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", _UNPATCHED],
         capture_output=True,
@@ -238,22 +240,22 @@ def test_ott_online_mode_still_needs_the_shim():
         timeout=120,
         check=True,
     )
-    assert _ott_compat.SHIM_NEEDED
+    assert _ott.SHIM_NEEDED
     assert "BROKEN" in out.stdout, out.stdout + out.stderr
     assert "is_vmappable" in out.stdout
-    assert _ott_compat.ensure_online_mode()
+    assert _ott.ensure_online_mode()
 
 
 def test_w1_floor(key):
     man = _man(key, "circle", 1, 3)
     k1, k2 = jax.random.split(jax.random.fold_in(key, 7))
-    res = metrics.w1_floor(jax.random.fold_in(key, 7), man.sample, 300, method="exact")
-    assert res.value == metrics.w1(man.sample(k1, 300), man.sample(k2, 300), method="exact")
+    res = w1.w1_floor(jax.random.fold_in(key, 7), man.sample, 300, method="exact")
+    assert res.value == w1.w1(man.sample(k1, 300), man.sample(k2, 300), method="exact")
     # the floor of an intrinsically 1-d law decays like m^(-1/2): a factor 3 from 100 to 900
     floors = [
         np.mean(
             [
-                metrics.w1_floor(jax.random.fold_in(key, s), man.sample, m, method="exact").value
+                w1.w1_floor(jax.random.fold_in(key, s), man.sample, m, method="exact").value
                 for s in range(4)
             ]
         )
