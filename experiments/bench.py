@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import idm
 import idm.manifolds
-from experiments import store
+from experiments.helpers import store
 from idm.score import _posterior_mean, default_block_size
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -216,7 +216,7 @@ def run(cfg: DictConfig, out_dir: Path):
     if cfg.sampler.enabled:
         rows += sampler_rows(cfg.sampler, jax.random.fold_in(key, 1000))
     if cfg.evaluator.enabled:
-        from experiments.bench_w1 import bench_w1
+        from experiments.helpers.w1bench import bench_w1
 
         rows += bench_w1(list(cfg.evaluator.sizes), key=jax.random.fold_in(key, 2000))
     meta = dict(

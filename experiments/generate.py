@@ -1,7 +1,7 @@
 """New samples from your own point cloud, with a report on what they are.
 
 ``python -m experiments.generate data_path=FILE num_samples=M [d=auto|INT] [c=auto|FLOAT]
-[sigma=FLOAT] [out=FILE]`` (schema: ``idm.config.GenerateConfig``; config:
+[sigma=FLOAT] [out=FILE]`` (schema: ``experiments.helpers.schemas.GenerateConfig``; config:
 conf/generate/generate.yaml)
 
 1. Loads the (n, D) training points from .npy, .npz or .csv and refuses, with one line naming
@@ -37,9 +37,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import idm
-from experiments import preflight, store
-from idm import metrics, schedule
-from idm.config import GenerateConfig
+from experiments.helpers import preflight, store
+from experiments.helpers.schemas import GenerateConfig
+from idm import memorization, neighbours, schedule
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +232,10 @@ def report(samples, data, *, max_queries: int = 20000, key=None) -> dict:
         idx = np.sort(np.asarray(jax.random.permutation(key, m)[:max_queries]))
     x = samples[idx]
     k = min(_SPACING_K, data.shape[0])
-    near = np.asarray(metrics.nearest_distances(x, data, k=k))
-    copies = metrics.is_copy(near[:, :2])
+    near = neighbours.nearest_distances(x, data, k=k)
+    copies = memorization.is_copy(near[:, :2])
     sub = data[: min(data.shape[0], max_queries)]
-    train_nn = np.asarray(metrics.nearest_distances(sub, data, k=2))[:, 1]
+    train_nn = neighbours.nearest_distances(sub, data, k=2)[:, 1]
     q = [5, 25, 50, 75, 95]
     quantiles = np.percentile(near[:, 0], q).tolist()
     out = {

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from idm import cfdm, manifolds, metrics, schedule, score
+from idm import cfdm, manifolds, memorization, schedule, score
 
 
 def _data(key, n=40, D=5):
@@ -128,7 +128,7 @@ def test_samples_are_novel_and_near_the_sphere_while_sigma_zero_copies(key):
     x = cfdm.sample(k, data, 1000, sigma=0.2)
     assert x.shape == (1000, 10)
     assert x.dtype == data.dtype
-    report = metrics.memorization_report(x, data, man)
+    report = memorization.memorization_report(x, data, man)
     assert report.copy_fraction < 0.2, report.copy_fraction
     assert report.manifold_distance < 0.05, report.manifold_distance
     assert report.median_nn_distance > 0.04, report.median_nn_distance
@@ -136,7 +136,7 @@ def test_samples_are_novel_and_near_the_sphere_while_sigma_zero_copies(key):
     compiled = cfdm._sample._cache_size()
     copies = cfdm.sample(k, data, 1000, sigma=0.0)
     assert cfdm._sample._cache_size() == compiled  # sigma is traced
-    assert metrics.copy_fraction(copies, data) > 0.9
+    assert memorization.copy_fraction(copies, data) > 0.9
     assert float(jnp.mean(man.distance(copies))) < 1e-3
 
 

@@ -13,12 +13,25 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from experiments import plots, rate
-from idm.config import METHODS, RunConfig
+from experiments.helpers import cells, evaluation
+from experiments.helpers import rows as rowlib
+from experiments.helpers.schemas import RunConfig
+from idm.samplers import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-TINY = ["sweep=tiny", "progress=false"]
+# Smoke-test size for every experiment: an experiment's own sweep values (high_dim sets n up to
+# 4000 and m = 4000) come after the sweep group, so they are overridden here one by one.
+TINY = [
+    "sweep=tiny",
+    "sweep.ns=[16,32]",
+    "sweep.seeds=2",
+    "sweep.m=32",
+    "sweep.m_ref=null",
+    "sweep.hist_samples=8",
+    "progress=false",
+]
 # The semidiscrete evaluator at smoke-test size.
 TINY_EVALUATOR = ["evaluator.max_iterations=100", "evaluator.n_eval=4096"]
 
@@ -108,13 +121,13 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
     rows = rate.run(rc, tmp_path)
     sw = rc.sweep
     assert len(rows) == len(sw.ns) * sw.seeds * len(rc.method.names)
-    saved = plots.read_csv(tmp_path / "rows.csv")
-    assert [r["w1"] for r in saved] == [r["w1"] for r in rows]
+    saved = rowlib.read_csv(tmp_path / "rows.csv")
+    assert [r.w1 for r in saved] == [r.w1 for r in rows]
     for r in saved:
-        assert set(plots.ROW_COLUMNS) == set(r)
-        assert r["w1"] > 0
-        assert r["w1_floor"] > 0
-        assert isinstance(r["converged"], bool)
+        assert set(rowlib.columns(rowlib.Row)) == set(r.as_dict())
+        assert r.w1 > 0
+        assert r.w1_floor > 0
+        assert isinstance(r.converged, bool)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["name"] == experiment
     assert {"jax", "jaxlib", "ott", "device", "x64"} <= set(summary["environment"])
@@ -129,7 +142,7 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
     one = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16]"])), tmp_path / "a")
     two = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
     keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
-    pick = lambda rows: [tuple(r[k] for k in keys) for r in rows if r["n"] == 16]  # noqa: E731
+    pick = lambda rows: [tuple(getattr(r, k) for k in keys) for r in rows if r.n == 16]  # noqa: E731
     assert pick(one) == pick(two)
     assert len(pick(one)) == 2 * len(METHODS)  # 2 seeds, every method
 
@@ -140,7 +153,7 @@ def test_skip_existing_returns_saved_rows(tmp_path):
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
     again = rate.run(rc, tmp_path)
     assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
-    assert [r["w1"] for r in again] == [r["w1"] for r in first]
+    assert [r.w1 for r in again] == [r.w1 for r in first]
 
 
 @pytest.mark.slow
@@ -155,8 +168,8 @@ def test_command_line_multirun_gathers_the_sweep(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.parent.name for p in tmp_path.glob("*/rows.csv"))
     assert len(jobs) == 2
-    rows = plots.read_csv(tmp_path / "rows.csv")
-    assert {r["manifold"] for r in rows} == {"circle", "sphere"}
+    rows = rowlib.read_csv(tmp_path / "rows.csv")
+    assert {r.manifold for r in rows} == {"circle", "sphere"}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["jobs"]) == 2
     for name in ("rate.png", "memorization.png"):
@@ -181,7 +194,7 @@ def test_frame_coordinates_keep_every_cost(key):
     )
     y = man.sample(jax.random.fold_in(key, 3), 5)
     full = np.linalg.norm(np.asarray(x)[:, None] - np.asarray(y)[None], axis=-1)
-    fx, fy = rate._frame_coordinates(man, x), rate._frame_coordinates(man, y)
+    fx, fy = evaluation.frame_coordinates(man, x), evaluation.frame_coordinates(man, y)
     reduced = np.linalg.norm(fx[:, None] - fy[None], axis=-1)
     assert fx.shape == (7, 4)
     np.testing.assert_allclose(reduced, full, rtol=1e-12, atol=1e-12)
@@ -197,7 +210,7 @@ def test_reference_lies_on_the_manifold(key, name, d, kind):
     from idm import manifolds
 
     man = manifolds.get(name, d=d, D=20, key=key)
-    ref, used = rate._reference(man, key, 64, "grid")
+    ref, used = evaluation.reference(man, key, 64, "grid")
     assert used == kind
     assert ref.shape == (64, 20)
     np.testing.assert_allclose(np.asarray(man.distance(ref)), 0, atol=1e-12)
@@ -205,19 +218,19 @@ def test_reference_lies_on_the_manifold(key, name, d, kind):
 
 @pytest.mark.parametrize("method", ["idm", "dm", "kde"])
 def test_fast_nearest_distances_match_metrics(key, method):
-    """The k-d tree in frame coordinates gives idm.metrics' nearest distances and copies."""
+    """The index in frame coordinates gives the nearest distances and copies in R^D."""
     import jax
     import numpy as np
 
     import idm
-    from idm import manifolds, metrics
+    from idm import manifolds, memorization, neighbours
 
     man = manifolds.get("circle", d=1, D=30, key=key)
     data = man.sample(jax.random.fold_in(key, 1), 300)
     x = idm.sample(jax.random.fold_in(key, 2), data, 200, method=method, d=1, solver="exact",
                    t_end=1e-12)  # fmt: skip
-    fast = rate.nearest_in_frame(man, x, data)
-    report = metrics.memorization_report(x, data)
+    fast = cells.nearest_in_frame(man, x, neighbours.Index(evaluation.frame_coordinates(man, data)))
+    report = memorization.memorization_report(x, data)
     np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
-    copies = (fast[:, 0] < metrics.COPY_RATIO * fast[:, 1]) | (fast[:, 0] == 0)
+    copies = (fast[:, 0] < memorization.COPY_RATIO * fast[:, 1]) | (fast[:, 0] == 0)
     assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)

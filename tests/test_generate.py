@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from experiments import generate
-from idm import manifolds, metrics
-from idm.config import GenerateConfig
+from experiments.helpers.schemas import GenerateConfig
+from idm import manifolds, w1
 
 N, M, D = 3000, 1000, 64
 
@@ -39,9 +39,9 @@ def test_generate_few_copies_and_w1_far_below_kde(name, key, tmp_path):
     assert rep["d"] == 2
     assert rep["sigma"] == pytest.approx(N ** (-1 / 6))
     truth = np.asarray(man.sample(jax.random.fold_in(key, 2), M))
-    w1_idm = metrics.w1(x, truth, method="exact")
+    w1_idm = w1.w1(x, truth, method="exact")
     _, kde = _run(tmp_path, data, num_samples=M, d="2", method="kde", x64=True)
-    w1_kde = metrics.w1(kde, truth, method="exact")
+    w1_kde = w1.w1(kde, truth, method="exact")
     # KDE's error is ambient noise sigma sqrt(D) ~ 2.1; IDM's is the kernel bias ~ sigma^2.
     assert w1_idm < 0.25 * w1_kde
     # The report is written beside the samples and says what it measured.

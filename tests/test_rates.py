@@ -138,13 +138,17 @@ def test_predicted_exponent():
 
 def _rows(method, distance, *, seeds=5, noise=0.02, seed=0):
     """Rate-app rows with a given mean distance to the manifold (w1 well above its floor)."""
+    from experiments.helpers.rows import Row, columns
+
     rng = np.random.default_rng(seed)
+    blank = {f: float("nan") for f in columns(Row)}
+    blank.update(experiment="t", evaluator="exact", reference="grid", m=64, m_ref=64, n_iters=0)
     return [
-        dict(
+        Row(**{**blank, **dict(
             manifold="circle", d=1, D=100, method=method, n=int(n), seed=s, c=1.0,
             w1=float(n) ** -0.4, w1_floor=1e-6, converged=True,
             manifold_distance=distance(n) * (1 + noise * rng.standard_normal()),
-        )
+        )})
         for n in NS
         for s in range(seeds)
     ]  # fmt: skip
@@ -153,7 +157,7 @@ def _rows(method, distance, *, seeds=5, noise=0.02, seed=0):
 def test_fit_table_fits_the_floor_free_distance_to_the_manifold():
     """IDM's mean distance to the manifold gets its own fit: a planted -0.4 is recovered, and a
     sigma^4-like correction (1 + 3 n^-0.4) shows as an upper-half slope closer to -0.4."""
-    from experiments.plots import fit_table
+    from experiments.helpers.fits import fit_table
 
     (pure,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4), n_boot=500)
     b = pure["distance_to_manifold"]

@@ -26,8 +26,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import idm
-from experiments import collect, generate, preflight, rate
-from idm import metrics
+from experiments import collect, generate, rate
+from experiments.helpers import cells, preflight, store
+from experiments.helpers import rows as rowlib
+from idm import w1
 from idm.samplers import NonFiniteSamples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,24 +276,16 @@ def test_w1_refuses_non_finite_points(key):
     y[4, 0] = np.inf
     for method in ("exact", "sinkhorn"):
         with pytest.raises(FloatingPointError, match="first at row 4"):
-            metrics.w1(x, y, method=method)
+            w1.w1(x, y, method=method)
 
 
 def test_rate_row_with_non_finite_value_is_not_written():
-    row = {
-        "w1": math.nan,
-        "w1_floor": 0.1,
-        "nn_median": 0.1,
-        "manifold_distance": 0.0,
-        "method": "idm",
-        "n": 16,
-        "seed": 0,
-        "manifold": "circle",
-        "d": 1,
-        "D": 100,
-    }
-    with pytest.raises(rate.NonFiniteResult, match="non-finite w1 at method=idm n=16 seed=0"):
-        rate._check_finite(row)
+    fields = {f: 0.1 for f in rowlib.columns(rowlib.Row)}
+    fields.update(experiment="t", manifold="circle", d=1, D=100, n=16, seed=0, method="idm")
+    fields.update(evaluator="exact", reference="grid", converged=True, w1=math.nan)
+    row = rowlib.Row(**fields)
+    with pytest.raises(cells.NonFiniteResult, match="non-finite w1 at method=idm n=16 seed=0"):
+        cells.check_finite(row)
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -306,7 +300,7 @@ def _config(overrides):
 
 
 def _results(rows):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+    return [{k: v for k, v in r.as_dict().items() if k not in TIMING} for r in rows]
 
 
 def _same_rows(a, b):
@@ -329,15 +323,13 @@ def test_same_config_same_rows_and_adding_an_n_keeps_the_old_rows(tmp_path):
     second = rate.run(cfg, tmp_path / "b")
     _same_rows(first, second)
     # Reading back the files gives the same rows (the CSV keeps every digit).
-    from experiments import plots
-
-    _same_rows(first, plots.read_csv(tmp_path / "a" / "rows.csv"))
+    _same_rows(first, rowlib.read_csv(tmp_path / "a" / "rows.csv"))
     more = rate.run(
         _config(["manifold=sphere", "method.names=[idm,train,dm]", "sweep.ns=[16,24,32]"]),
         tmp_path / "c",
     )
-    _same_rows(first, [r for r in more if r["n"] != 24])
-    assert {r["n"] for r in more} == {16, 24, 32}
+    _same_rows(first, [r for r in more if r.n != 24])
+    assert {r.n for r in more} == {16, 24, 32}
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     env = summary["environment"]
     for k in ("jax", "jaxlib", "ott", "device", "x64", "jax_default_matmul_precision"):
@@ -351,12 +343,10 @@ def test_completed_run_is_skipped_and_killed_cells_are_reused(tmp_path):
     assert _results(rate.run(cfg, tmp_path)) == _results(rows)  # skipped: nothing rewritten
     assert (tmp_path / "rows.csv").stat().st_mtime_ns == stamp
     # A killed run: its checkpoint holds the first cell only; the rerun computes the rest.
-    from experiments import store
-
     digest = store.config_hash(cfg)
     for name in ("summary.json", "rows.csv"):
         (tmp_path / name).unlink()
-    store.save_partial(tmp_path, digest, rows[:2], [])
+    store.save_partial(tmp_path, digest, [r.as_dict() for r in rows[:2]], [])
     again = rate.run(cfg, tmp_path)
     _same_rows(rows, again)
     assert not (tmp_path / store.PARTIAL).exists()
@@ -414,8 +404,8 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
     assert "resuming:" in logs
     assert "skipping" in logs
     summary = collect.collect([sweep], figures=False)
-    merged = rate.plots.read_csv(sweep / "rows.csv")
-    keys = [collect.identity(r) for r in merged]
+    merged = rowlib.read_csv(sweep / "rows.csv")
+    keys = [r.identity() for r in merged]
     # Both jobs measure n = 16 with the same draws (keys fold_in (seed, n, method)): the
     # merge keeps one copy of those 4 rows, and they agree.
     assert len(keys) == len(set(keys)) == 2 * 2 * 6 == summary["rows"]
@@ -427,6 +417,6 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
         )
         for n in ns
     ]
-    expected, _, _ = collect.merge_rows(tables)
-    order = {collect.identity(r): i for i, r in enumerate(expected)}
-    _same_rows(expected, sorted(merged, key=lambda r: order[collect.identity(r)]))
+    expected, _, _ = rowlib.merge(tables)
+    order = {r.identity(): i for i, r in enumerate(expected)}
+    _same_rows(expected, sorted(merged, key=lambda r: order[r.identity()]))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import idm
-from idm import manifolds, metrics, schedule, score
+from idm import manifolds, memorization, schedule, score
 from idm.samplers import _sample
 
 
@@ -151,9 +151,9 @@ def test_memorization_on_S2(key):
     sigma = schedule.bandwidth(500, 2)
     dm = idm.sample(jax.random.fold_in(key, 5), data, 1000, method="dm", solver="exact")
     out = idm.sample(jax.random.fold_in(key, 6), data, 1000, d=2, solver="exact")
-    assert metrics.copy_fraction(dm, data) >= 0.95
-    assert metrics.copy_fraction(out, data) == 0.0
-    assert metrics.median_nn_distance(out, data) > 0.2 * sigma
+    assert memorization.copy_fraction(dm, data) >= 0.95
+    assert memorization.copy_fraction(out, data) == 0.0
+    assert memorization.median_nn_distance(out, data) > 0.2 * sigma
 
 
 @pytest.mark.parametrize("method", ["idm", "cfdm"])

@@ -31,9 +31,12 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "config_hash",
+    "find_jobs",
     "is_complete",
+    "job_summary",
     "load_partial",
     "save_partial",
+    "write_json",
 ]
 
 # Settings that change how a job runs or what it draws, but not a single number in its rows.
@@ -114,8 +117,35 @@ def is_complete(out: Path, digest: str) -> bool:
         return False
 
 
+def job_summary(path: Path) -> dict | None:
+    """A finished job's summary.json (it carries a ``config_hash``), else None."""
+    try:
+        summary = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if "config_hash" in summary else None
+
+
+def find_jobs(dirs) -> list[Path]:
+    """Finished job directories (rows.csv beside a summary.json with a hash) under ``dirs``.
+
+    Sorted, each listed once.
+
+    Raises:
+        FileNotFoundError: when one of ``dirs`` is not a directory.
+    """
+    jobs = set()
+    for root in map(Path, dirs):
+        if not root.is_dir():
+            raise FileNotFoundError(f"not a directory: {root}")
+        for summary in root.rglob("summary.json"):
+            if (summary.parent / "rows.csv").exists() and job_summary(summary) is not None:
+                jobs.add(summary.parent.resolve())
+    return sorted(jobs)
+
+
 def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
-    """Rows and nearest-distance rows of the cells a killed run of this config finished."""
+    """Rows and nearest-distance rows (plain dicts) of the cells a killed run finished."""
     path = out / PARTIAL
     if not path.exists():
         return [], []
@@ -129,7 +159,7 @@ def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
 
 
 def save_partial(out: Path, digest: str, rows: list[dict], nearest: list[dict]) -> None:
-    """Checkpoints the finished cells (atomically)."""
+    """Checkpoints the finished cells (plain dicts, atomically)."""
     text = json.dumps({"config_hash": digest, "rows": rows, "nearest": nearest})
     atomic_write_text(out / PARTIAL, text)
 

@@ -2,7 +2,7 @@
 # One prepared GPU session (H100/H200, about 5 minutes): precision-sensitive tests on the GPU,
 # the kernel bench at GPU sizes, the n = 10^6 memory check, and end-to-end sampler rows.
 # Writes everything under ${OUT:-results/bench/gpu}. Usage, from the repository root:
-#   bash experiments/gpu_check.sh
+#   bash experiments/studies/gpu_check.sh
 # On the lent machines the missing packages travel as wheels in .whl/ (see README).
 set -uo pipefail
 out=${OUT:-results/bench/gpu}

@@ -1,6 +1,6 @@
 """The two inertia steps against D: mean distance to the manifold of IDM samples.
 
-    python -m experiments.inertia [out_dir]      (default results/inertia)
+    python -m experiments.studies.inertia [out_dir]      (default results/inertia)
 
 The literal step e^s (x + s score) matches the Tweedie posterior mean only to first order and
 leaves normal noise of order s sqrt(s D); the Tweedie step (x + v_s score) / alpha_s does not
@@ -15,7 +15,7 @@ import jax
 
 import idm
 import idm.manifolds
-from experiments import store
+from experiments.helpers import store
 
 
 def main(out_dir="results/inertia", n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):

@@ -1,8 +1,9 @@
-"""Typed, immutable schemas for the rate experiments (plain dataclasses, no Hydra).
+"""Typed, immutable schemas of the experiment apps (plain dataclasses, no Hydra).
 
 ``experiments/rate.py`` registers :class:`RunConfig` with Hydra's ConfigStore as the schema of
-``conf/config.yaml``; every YAML value is merged into it, so an unknown key or a value of the
-wrong type fails at start-up with the key named, and :meth:`__post_init__` checks the values
+``conf/config.yaml`` (``experiments/generate.py`` likewise :class:`GenerateConfig`); every YAML
+value is merged into it, so an unknown key or a value of the wrong type fails at start-up with
+the key named, and :meth:`__post_init__` checks the values
 (``OmegaConf.to_object`` builds these classes, so the checks run before anything else).
 Sequences are stored as tuples; derived quantities (sigma(n), the ambient dimension) are
 computed by methods, never written back (configs are never mutated).
@@ -12,6 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import os.path
+
+from idm import manifolds, schedule
+from idm.samplers import BANDWIDTH_METHODS, INERTIAS, METHODS, SOLVERS
+from idm.score import PRECISIONS
 
 __all__ = [
     "ManifoldConfig",
@@ -28,18 +33,14 @@ __all__ = [
     "INERTIAS",
     "EVALUATORS",
     "REFERENCES",
+    "PRECISIONS",
 ]
 
-MANIFOLDS = ("circle", "sphere", "torus", "vmf_sphere")
-# order fixes the per-method PRNG stream: append, never reorder
-METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
-# Methods whose samples depend on the bandwidth constant c (rows of the others carry c = NaN).
-BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
-SOLVERS = ("exact", "sde", "ode")
-INERTIAS = ("tweedie", "paper")
+# The manifolds, methods, solvers, inertia steps and precisions are the library's own lists
+# (idm.manifolds, idm.samplers, idm.score), imported here: one definition each.
+MANIFOLDS = manifolds.NAMES
 EVALUATORS = ("exact", "sinkhorn", "semidiscrete")
 REFERENCES = ("grid", "iid")
-PRECISIONS = ("highest", "high", "default")
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 
 
@@ -58,7 +59,7 @@ class ManifoldConfig:
     """The data manifold and its placement (``idm.manifolds.get``).
 
     Attributes:
-        name: "circle", "sphere", "torus" or "vmf_sphere".
+        name: one of ``idm.manifolds.NAMES``: "sphere", "circle", "vmf_sphere" or "torus".
         d: intrinsic dimension (1 for the circle).
         D: ambient dimension; None means the smallest that embeds it (d + 1 for spheres,
             2d for the torus), which is how a sweep writes "D = d + 1".
@@ -86,8 +87,8 @@ class ManifoldConfig:
 
     @property
     def embedding_dim(self) -> int:
-        """Dimension of the manifold's canonical space (2d for the torus, d + 1 otherwise)."""
-        return 2 * self.d if self.name == "torus" else self.d + 1
+        """Dimension of the manifold's canonical space (``idm.manifolds.embedding_dim``)."""
+        return manifolds.embedding_dim(self.name, self.d)
 
     @property
     def ambient_dim(self) -> int:
@@ -149,8 +150,8 @@ class MethodConfig:
             raise ValueError(f"need 0 < method.t_end < method.T, got {self.t_end}, {self.T}")
 
     def sigma(self, n: int, d: int) -> float:
-        """Bandwidth c * n^(-1/(d+4)) (the same rule as ``idm.schedule.bandwidth``)."""
-        return self.c * float(n) ** (-1.0 / (d + 4))
+        """Bandwidth c * n^(-1/(d+4)) (``idm.schedule.bandwidth``)."""
+        return schedule.bandwidth(n, d, self.c)
 
 
 @dataclasses.dataclass(frozen=True)

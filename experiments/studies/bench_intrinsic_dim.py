@@ -1,6 +1,7 @@
 """Intrinsic-dimension estimates on the project's manifolds (the README's figures).
 
-``python -m experiments.bench_intrinsic_dim [OUT]`` (default results/intrinsic_dim/estimates.json):
+``python -m experiments.studies.bench_intrinsic_dim [OUT]`` (default
+results/intrinsic_dim/estimates.json):
 S^1..S^8 and T^2..T^4 at n = 5000 (D = 20; S^8 and T^3 in D = 1000), the default estimator
 (MLE per neighbour rank extrapolated to zero scale) beside the plain MLE at k = 20 and TwoNN.
 """
@@ -9,7 +10,7 @@ import sys
 
 import jax
 
-from experiments import store
+from experiments.helpers import store
 from idm import intrinsic_dim, manifolds
 
 CASES = [("sphere", d, 20) for d in range(1, 8)] + [("sphere", 8, 1000)]

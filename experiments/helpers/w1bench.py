@@ -1,13 +1,13 @@
-"""Evaluator rows for the benchmark: W1 by Sinkhorn against exact OT, in one run.
+"""Evaluator rows of the benchmark: W1 by Sinkhorn against exact OT, in one run.
 
 For each size m and cloud: POT's exact network simplex (``ot.emd2`` on float64 Euclidean
 distances, the reference and the time to beat), idm's exact assignment, and idm's default
 Sinkhorn ``w1_result`` (value, certified bracket, iterations, epsilon), with the relative error
 and the time ratio to POT measured side by side.
 
-    python -m experiments.bench_w1 OUT.json [--sizes 1000 4000] [--clouds circle_idm ...]
-    python -m experiments.bench_w1 OUT.json --memory 40000   # online path, peak RSS
-    python -m experiments.bench_w1 OUT.json --sizes 10000 --D 3 --large 100000   # GPU
+``python -m experiments.bench evaluator.enabled=true`` adds these rows to the benchmark table;
+``python -m experiments.studies.bench_w1 OUT.json`` writes them alone (with the memory and
+large-size rows).
 
 Clouds (unit-scale manifolds in R^D from ``idm.manifolds``):
     ``circle_idm``: IDM-like output on a circle (a population sample shrunk by 0.97 plus
@@ -18,7 +18,6 @@ Clouds (unit-scale manifolds in R^D from ``idm.manifolds``):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import resource
@@ -29,8 +28,7 @@ import time
 import jax
 import numpy as np
 
-from experiments import store
-from idm import manifolds, metrics
+from idm import manifolds, w1
 
 CLOUDS = {"circle_idm": 1, "sphere_idm": 2}
 
@@ -76,7 +74,7 @@ def bench_w1(
         D: ambient dimension.
         warm_up_below: sizes below this are solved once untimed first (compilation excluded);
             larger ones are timed on their first call (compilation included, ~1-2 s).
-        **w1_kwargs: options for :func:`idm.metrics.w1_result` (Sinkhorn).
+        **w1_kwargs: options for :func:`idm.w1.w1_result` (Sinkhorn).
 
     Returns:
         One dict per (cloud, m) with ``kind="evaluator"``.
@@ -87,13 +85,13 @@ def bench_w1(
         for m in sizes:
             x, y = make_clouds(jax.random.fold_in(key, m), cloud, m, D)
             (exact, pot_ok), pot_s = _timed(pot_emd2, x, y)
-            lsa, lsa_s = _timed(metrics.w1_result, x, y, method="exact")
+            lsa, lsa_s = _timed(w1.w1_result, x, y, method="exact")
             if math.isnan(exact):  # no POT here: the assignment is the exact reference
                 exact, pot_s = lsa.value, math.nan
             warm = m < warm_up_below
             if warm:
-                metrics.w1_result(x, y, warn=False, **w1_kwargs)
-            res, sk_s = _timed(metrics.w1_result, x, y, **w1_kwargs)
+                w1.w1_result(x, y, warn=False, **w1_kwargs)
+            res, sk_s = _timed(w1.w1_result, x, y, **w1_kwargs)
             row = dict(
                 kind="evaluator",
                 cloud=cloud,
@@ -126,14 +124,14 @@ def bench_w1(
 _MEMORY_SCRIPT = """
 import json, resource, sys, time, warnings
 import jax
-from experiments.bench_w1 import make_clouds
-from idm import metrics
+from experiments.helpers.w1bench import make_clouds
+from idm import w1
 m, D, iters = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 x, y = make_clouds(jax.random.key(0), "sphere_idm", m, D)
 t0 = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    res = metrics.w1_result(x, y, max_iterations=iters, stage_iterations=iters)
+    res = w1.w1_result(x, y, max_iterations=iters, stage_iterations=iters)
 secs = time.perf_counter() - t0
 print(json.dumps(dict(kind="evaluator_memory", m=m, D=D, x64=bool(jax.config.jax_enable_x64),
     n_iters=res.n_iters, seconds=secs, value=res.value, lower=res.lower, upper=res.upper,
@@ -162,7 +160,7 @@ def memory_row(m: int = 40_000, D: int = 3, iters: int = 10, x64: bool = True) -
 def large_row(m: int, key, *, cloud="sphere_idm", D=3, **w1_kwargs) -> dict:
     """One Sinkhorn solve at a size past exact OT (online path): time, result, peak memory."""
     x, y = make_clouds(key, cloud, m, D)
-    res, secs = _timed(metrics.w1_result, x, y, warn=False, **w1_kwargs)
+    res, secs = _timed(w1.w1_result, x, y, warn=False, **w1_kwargs)
     stats = jax.devices()[0].memory_stats() or {}
     return dict(
         kind="evaluator_large",
@@ -180,36 +178,3 @@ def large_row(m: int, key, *, cloud="sphere_idm", D=3, **w1_kwargs) -> dict:
         peak_device_bytes=stats.get("peak_bytes_in_use"),
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     )
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", help="path of the JSON file to write")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
-    parser.add_argument("--clouds", nargs="+", default=["circle_idm", "sphere_idm"])
-    parser.add_argument("--D", type=int, default=100)
-    parser.add_argument("--warm-up-below", type=int, default=5000)
-    parser.add_argument("--memory", type=int, default=0, help="also measure the online path")
-    parser.add_argument("--large", type=int, nargs="*", default=[], help="sizes past exact OT")
-    parser.add_argument("--large-max-iterations", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)
-    key = jax.random.key(args.seed)
-    rows = bench_w1(args.sizes, key, clouds=args.clouds, D=args.D, warm_up_below=args.warm_up_below)
-    for m in args.large:
-        rows.append(large_row(m, key, max_iterations=args.large_max_iterations))
-        print(json.dumps(rows[-1]), flush=True)
-    if args.memory:
-        rows.append(memory_row(args.memory))
-        print(json.dumps(rows[-1]), flush=True)
-    meta = dict(
-        backend=jax.default_backend(),
-        jax=jax.__version__,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    )
-    store.write_json(args.out, dict(meta=meta, rows=rows))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
 """The point-cloud table of the README: generate on clouds it was not tuned on.
 
-``python -m experiments.generate_clouds [OUT]`` (default results/generate/clouds.json): a von
-Mises-Fisher law on S^2 (kappa = 4) and the flat torus T^2, n = 3000 in D = 64, m = 1000, sigma =
-n^(-1/6); copy fraction of IDM and exact W1 of IDM, sigma-CFDM and the ambient KDE at the same
-sigma against fresh population samples, beside the floor (a population sample of m).
+``python -m experiments.studies.generate_clouds [OUT]`` (default results/generate/clouds.json):
+a von Mises-Fisher law on S^2 (kappa = 4) and the flat torus T^2, n = 3000 in D = 64, m = 1000,
+sigma = n^(-1/6); copy fraction of IDM and exact W1 of IDM, sigma-CFDM and the ambient KDE at
+the same sigma against fresh population samples, beside the floor (a population sample of m).
 """
 
 import sys
@@ -13,9 +13,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import generate, store
-from idm import manifolds, metrics
-from idm.config import GenerateConfig
+from experiments import generate
+from experiments.helpers import store
+from experiments.helpers.schemas import GenerateConfig
+from idm import manifolds, w1
 
 N, M, D = 3000, 1000, 64
 
@@ -42,11 +43,11 @@ def main(out="results/generate/clouds.json"):
                 )
                 rep = generate.run(cfg, data)
                 x = np.load(Path(tmp) / "x.npy")
-                row[f"w1_{method}"] = metrics.w1(x, truth, method="exact")
+                row[f"w1_{method}"] = w1.w1(x, truth, method="exact")
                 row[f"copy_fraction_{method}"] = rep["copy_fraction"]
                 row["sigma"] = rep["sigma"]
         pop = np.asarray(man.sample(jax.random.fold_in(key, 3), M))
-        row["w1_floor"] = metrics.w1(pop, truth, method="exact")
+        row["w1_floor"] = w1.w1(pop, truth, method="exact")
         rows.append(row)
         print(row)  # noqa: T201
     store.write_json(out, rows)

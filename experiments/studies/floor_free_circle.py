@@ -1,6 +1,6 @@
 """How far a CPU gets towards a floor-free W1 of IDM's law on the circle (issue 4's evidence).
 
-``python -m experiments.floor_free_circle [OUT]`` (default results/floor_free/circle.json).
+``python -m experiments.studies.floor_free_circle [OUT]`` (default results/floor_free/circle.json).
 
 The default rate run measures W1 between m = 2048 IDM samples and a population grid, whose
 floor (the samples' own W1 to IDM's law, ~m^(-1/2) on a curve) is reached by n ~ 10^3. Here the
@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import idm
-from experiments import store
-from idm import manifolds, metrics, semidiscrete
+from experiments.helpers import store
+from idm import manifolds, w1
+from idm.w1 import semidiscrete
 
 NS = (512, 1024, 2048, 4096, 8192)
 SEEDS = 4
@@ -85,10 +86,10 @@ def one(n: int, key) -> dict:
     x = np.asarray(sampler(jax.random.fold_in(key, 30), 2**18))
     row["distance_to_manifold"] = float(np.mean(np.abs(1 - np.linalg.norm(x, axis=1))))
     plug = np.asarray(sampler(jax.random.fold_in(key, 31), M_PLUGIN))
-    row["plugin_exact_w1_m2048"] = metrics.w1(plug, grid(M_PLUGIN)[0], method="exact")
+    row["plugin_exact_w1_m2048"] = w1.w1(plug, grid(M_PLUGIN)[0], method="exact")
     pop = np.asarray(manifolds.get("circle", d=1, D=2, key=key).sample(
         jax.random.fold_in(key, 32), M_PLUGIN))  # fmt: skip
-    row["plugin_floor_m2048"] = metrics.w1(pop, grid(M_PLUGIN)[0], method="exact")
+    row["plugin_floor_m2048"] = w1.w1(pop, grid(M_PLUGIN)[0], method="exact")
     return row
 
 

@@ -3,12 +3,12 @@
 For each manifold and seed: ``n`` training points in R^D; :func:`idm.bandwidth.select_c` picks
 ``c`` from them (held-out debiased Sinkhorn divergence, 80/20 split); then IDM (exact sampler,
 Tweedie inertia) is run on all ``n`` points with ``c = 1`` and with the selected ``c`` (same key
-for both: a paired comparison) and scored by exact W1 (:func:`idm.metrics.w1`,
+for both: a paired comparison) and scored by exact W1 (:func:`idm.w1.w1`,
 ``method="exact"``) against a *fresh* population sample of size ``m``. Beside it: the training
 set's own W1 (``m`` of its points against the same population sample, the ``c -> 0`` limit) and
 the evaluation floor W1(population, population') at the same ``m``.
 
-    python -m experiments.bench_bandwidth [--out results/bandwidth] [--seeds 4] [--n 2000]
+    python -m experiments.studies.bench_bandwidth [--out results/bandwidth] [--seeds 4] [--n 2000]
 
 Writes ``bandwidth.json`` (config, per-seed records, summary rows), ``bandwidth.md`` (the table)
 and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manifold).
@@ -24,7 +24,7 @@ import time
 import jax
 import numpy as np
 
-from experiments import store
+from experiments.helpers import store
 
 MANIFOLDS = (("circle", "circle", 1), ("S^2", "sphere", 2), ("T^2", "torus", 2))
 
@@ -38,7 +38,8 @@ def _mean_se(xs):
 def run_one(key, name, d, *, n, D, m, select_kwargs):
     """One manifold and seed: select ``c``, then exact W1 of IDM at ``c = 1`` and ``c = auto``."""
     import idm
-    from idm import bandwidth, manifolds, metrics
+    from idm import bandwidth, manifolds
+    from idm import w1 as w1lib
 
     man = manifolds.get(name, d=d, D=D, key=jax.random.fold_in(key, 0))
     data = man.sample(jax.random.fold_in(key, 1), n)
@@ -51,10 +52,10 @@ def run_one(key, name, d, *, n, D, m, select_kwargs):
     w1 = {}
     for label, c in (("c1", 1.0), ("auto", res.c)):
         z = idm.sample(k_idm, data, m, method="idm", d=d, c=c, solver="exact")
-        w1[label] = metrics.w1(z, pop, method="exact")
+        w1[label] = w1lib.w1(z, pop, method="exact")
     train = idm.sample(k_idm, data, m, method="train")
-    w1["train"] = metrics.w1(train, pop, method="exact")
-    w1["floor"] = metrics.w1(pop2, pop, method="exact")
+    w1["train"] = w1lib.w1(train, pop, method="exact")
+    w1["floor"] = w1lib.w1(pop2, pop, method="exact")
     return {
         "c_auto": res.c,
         "c_start": res.c_start,

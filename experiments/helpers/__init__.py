@@ -1,0 +1,1 @@
+"""Helpers of the experiment apps: schemas, start-up checks, storage, rows, fits, cells."""

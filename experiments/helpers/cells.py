@@ -1,0 +1,236 @@
+"""One (n, seed) cell of a rate run: draw a training set, sample every method, measure.
+
+For every method of the config the cell draws m samples (``idm.sample``) and measures
+
+* ``w1``: W1 between the samples and the seed's population reference by the configured
+  evaluator (:mod:`experiments.helpers.evaluation`: exact, Sinkhorn with its certified bracket,
+  or semidiscrete against the law), with ``converged`` (this row's solve and its floor's);
+* ``w1_floor``: the same evaluator between an iid population sample of size m and that
+  reference: the value a perfect sampler would get, reported beside every W1;
+* ``copy_fraction`` (``idm.memorization.is_copy``), ``nn_median`` (median distance to the
+  nearest training point), ``manifold_distance`` (mean distance to the manifold) and, on
+  spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower bound on W1) beside
+  ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term;
+* ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
+  includes compilation), of W1, and of the whole row.
+
+The training set's neighbour index (:class:`idm.neighbours.Index`, in frame coordinates) is
+built once per cell, the reference is projected once per seed.
+
+PRNG: every draw is ``fold_in`` of the root key ``cfg.seed`` by (stream, seed, n, method), so
+adding an n, a seed or a method leaves every other row unchanged. The reference and the floor
+sample depend on the seed only, so all n of one seed share them (their noise is common across
+n, and the bootstrap over seeds in ``idm.rates`` resamples it as a unit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import idm
+from experiments.helpers import evaluation
+from experiments.helpers.rows import NearestRow, Row
+from experiments.helpers.schemas import RunConfig
+from idm import manifolds, memorization, neighbours
+from idm.samplers import BANDWIDTH_METHODS, METHODS
+
+__all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
+
+# Streams of the root key (never reorder: rows would change).
+_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
+# Nearest distances kept per method for the memorization histogram (seed 0).
+HIST_METHODS = ("dm", "idm", "cfdm")
+
+
+class NonFiniteResult(RuntimeError):
+    """A W1 or a metric came out NaN or infinite: nothing is written for that cell."""
+
+
+def _key(root: jax.Array, *path: int) -> jax.Array:
+    for p in path:
+        root = jax.random.fold_in(root, p)
+    return root
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedReference:
+    """A seed's population reference (in frame coordinates), its kind, and the floor W1."""
+
+    points: np.ndarray
+    kind: str
+    floor: idm.w1.W1Result
+
+
+@dataclasses.dataclass
+class Sweep:
+    """What the cells of one run share: the config, the manifold, keys, per-seed references.
+
+    Attributes:
+        cfg: the typed config.
+        man: the manifold, placed by the run's frame key.
+        root: the root key ``jax.random.key(cfg.seed)``.
+        population: the population sampler in frame coordinates (semidiscrete only).
+    """
+
+    cfg: RunConfig
+    man: manifolds.Manifold
+    root: jax.Array
+    population: object = None
+    _references: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def create(cls, cfg: RunConfig) -> Sweep:
+        """The manifold and keys of ``cfg``."""
+        mf = cfg.manifold
+        root = jax.random.key(cfg.seed)
+        man = manifolds.get(
+            mf.name,
+            d=mf.d,
+            D=mf.ambient_dim,
+            key=_key(root, _FRAME),
+            **({"kappa": mf.kappa} if mf.kappa is not None else {}),
+        )
+        population = (
+            evaluation.frame_sampler(man) if cfg.evaluator.method == "semidiscrete" else None
+        )
+        return cls(cfg, man, root, population)
+
+    def reference(self, seed: int) -> SeedReference:
+        """The seed's reference and floor, computed on first use."""
+        if seed not in self._references:
+            cfg, man = self.cfg, self.man
+            ev, sw = cfg.evaluator, cfg.sweep
+            ref, kind = evaluation.reference(
+                man, _key(self.root, _REFERENCE, seed), sw.reference_size, ev.reference
+            )
+            if ev.method == "semidiscrete":
+                kind = "population"
+            ref_frame = evaluation.frame_coordinates(man, ref)
+            floor = evaluation.w1_in_frame(
+                evaluation.frame_coordinates(man, man.sample(_key(self.root, _FLOOR, seed), sw.m)),
+                ref_frame,
+                ev,
+                _key(self.root, _EVAL, seed),
+                self.population,
+            )
+            self._references[seed] = SeedReference(ref_frame, kind, floor)
+        return self._references[seed]
+
+
+def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int) -> jax.Array:
+    mc = cfg.method
+    return idm.sample(
+        key,
+        data,
+        min(n, m) if method == "train" else m,
+        method=method,
+        d=cfg.manifold.d,
+        sigma=mc.sigma(n, cfg.manifold.d),
+        solver=mc.solver,
+        steps=mc.steps,
+        T=mc.T,
+        inertia=mc.inertia,
+        t_end=mc.t_end,
+        block_size=mc.block_size,
+        precision=mc.precision,
+    )
+
+
+def nearest_in_frame(man, x, index: neighbours.Index) -> np.ndarray:
+    """(m, 2) exact distances to the two nearest training points, in frame coordinates.
+
+    The training points lie in the span of the frame, so the distances are the same as in
+    R^D; ``index`` holds the training set's frame coordinates (a k-d tree there).
+    """
+    return index.knn(evaluation.frame_coordinates(man, x), 2).distances
+
+
+def check_finite(row: Row) -> None:
+    """Raises :class:`NonFiniteResult` when a result of the row is NaN or infinite."""
+    bad = [
+        k
+        for k in ("w1", "w1_floor", "nn_median", "manifold_distance")
+        if not np.isfinite(getattr(row, k))
+    ]
+    if bad:
+        raise NonFiniteResult(
+            f"non-finite {', '.join(bad)} at method={row.method} n={row.n} seed={row.seed}"
+            f" ({row.manifold}, d={row.d}, D={row.D}); no row written"
+        )
+
+
+def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[NearestRow]]:
+    """Every method's row of the (n, seed) cell, and the nearest distances for the histogram."""
+    cfg, man, root = sweep.cfg, sweep.man, sweep.root
+    mf, sw = cfg.manifold, cfg.sweep
+    sigma = cfg.method.sigma(n, mf.d)
+    ref = sweep.reference(seed)
+    data = man.sample(_key(root, _DATA, seed, n), n)
+    index = neighbours.Index(evaluation.frame_coordinates(man, data))
+    rows, nearest_rows = [], []
+    for method in cfg.method.names:
+        t0 = time.perf_counter()
+        key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
+        x = _sample(cfg, key, data, method, n, sw.m).block_until_ready()
+        t1 = time.perf_counter()
+        res = evaluation.w1_in_frame(
+            evaluation.frame_coordinates(man, x),
+            ref.points,
+            cfg.evaluator,
+            _key(root, _EVAL, seed, n, 1 + METHODS.index(method)),
+            sweep.population,
+        )
+        t2 = time.perf_counter()
+        nearest = nearest_in_frame(man, x, index)
+        radial = predicted = math.nan
+        if mf.is_sphere:
+            radial = float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1)))
+            if method == "idm":
+                predicted = mf.d / 2 * sigma**2
+        copies = memorization.is_copy(nearest)
+        manifold_distance = memorization.distance_to_manifold(x, man)
+        t3 = time.perf_counter()
+        row = Row(
+            experiment=cfg.name,
+            manifold=mf.name,
+            d=mf.d,
+            D=man.D,
+            n=n,
+            seed=seed,
+            method=method,
+            c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
+            sigma=sigma,
+            m=int(x.shape[0]),
+            m_ref=sw.reference_size,
+            evaluator=cfg.evaluator.method,
+            reference=ref.kind,
+            w1=res.value,
+            w1_lower=res.lower,
+            w1_upper=res.upper,
+            epsilon=res.epsilon,
+            w1_floor=ref.floor.value,
+            converged=bool(res.converged and ref.floor.converged),
+            n_iters=res.n_iters,
+            copy_fraction=float(np.mean(copies)),
+            nn_median=float(np.median(nearest[:, 0])),
+            manifold_distance=manifold_distance,
+            radial_shrinkage=radial,
+            predicted_shrinkage=predicted,
+            sample_s=t1 - t0,
+            eval_s=t2 - t1,
+            seconds=t3 - t0,
+        )
+        check_finite(row)
+        rows.append(row)
+        if seed == 0 and method in HIST_METHODS and sw.hist_samples:
+            nearest_rows += [
+                NearestRow(mf.name, mf.d, man.D, method, n, seed, a, b)
+                for a, b in nearest[: sw.hist_samples].tolist()
+            ]
+    return rows, nearest_rows

@@ -1,0 +1,290 @@
+"""Fitted rates from saved rows: the exponent table of summary.json, the crossover, labels.
+
+Pure functions of :class:`~experiments.helpers.rows.Row` lists (no JAX, no files):
+
+* :func:`fit_table`: per (manifold, d, D, method) the fitted W1 exponent with its 95% interval
+  (``idm.rates.fit_rate``, bootstrap over seeds), the n used and dropped (within
+  ``floor_factor`` of the evaluation floor, or invalid), the lower / upper half local slopes,
+  and for IDM the floor-free fit of its mean distance to the manifold;
+* :func:`crossover`: where IDM's W1 is below the training set's (semidiscrete evaluator);
+* :func:`labelled`: rows of one method with several bandwidth constants kept apart;
+* :func:`markdown`: the README's tables from a summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+
+from experiments.helpers.rows import Row
+from idm.rates import fit_rate, local_slopes, predicted_exponent
+from idm.samplers import METHODS
+
+__all__ = [
+    "BIAS_METHODS",
+    "crossover",
+    "fit_table",
+    "group_key",
+    "labelled",
+    "markdown",
+    "mean_band",
+    "ordered",
+    "reference_exponent",
+]
+
+# Methods whose samples leave the manifold by a bandwidth-driven bias (IDM's O(sigma^2) pull
+# toward the local mean); their mean distance to the manifold gets its own fit.
+BIAS_METHODS = ("idm",)
+
+
+def group_key(row) -> tuple:
+    """The (manifold, d, D) panel a row belongs to."""
+    return (row.manifold, int(row.d), int(row.D))
+
+
+def base_method(label: str) -> str:
+    """The method of a label such as ``"idm c=0.5"``."""
+    return label.split()[0]
+
+
+def reference_exponent(method: str, d: int) -> float | None:
+    """The exponent each method is compared with.
+
+    idm: -2/(d+4) (the paper's rate); train and dm (copies of training points): the empirical
+    measure's -1/max(d, 2) (d = 2 up to a log factor); early_stop and kde: None (their error is
+    ambient noise of size sigma sqrt(D), not a rate in n alone).
+    """
+    method = base_method(method)  # a label "idm c=0.5" compares like "idm"
+    if method == "idm":
+        return predicted_exponent(d)
+    if method in ("train", "dm"):
+        return -1.0 / max(d, 2)
+    return None
+
+
+def labelled(rows: list[Row]) -> list[Row]:
+    """Rows whose ``method`` reads "idm c=0.5" where one (manifold, d, D) has several c.
+
+    A multirun over ``method.c`` puts rows of the same method with different bandwidth
+    constants in one table; fits and figures must keep them apart. Rows without a ``c``
+    (methods that do not use sigma, or files from before the column existed) are unchanged.
+    """
+    cs = defaultdict(set)
+    for r in rows:
+        if math.isfinite(r.c):
+            cs[(*group_key(r), r.method)].add(r.c)
+    out = []
+    for r in rows:
+        if len(cs.get((*group_key(r), r.method), ())) > 1:
+            r = dataclasses.replace(r, method=f"{r.method} c={r.c:g}")
+        out.append(r)
+    return out
+
+
+def ordered(methods: Iterable[str]) -> list[str]:
+    """Method labels in the library's order of methods, other labels after them, sorted."""
+    methods = set(methods)
+    return [m for m in METHODS if m in methods] + sorted(methods - set(METHODS))
+
+
+def mean_band(grp: list[Row], key: str, x: str = "n"):
+    """``xs, mean, min, max`` of column ``key`` over the rows at each value of column ``x``."""
+    by_x = defaultdict(list)
+    for r in grp:
+        by_x[getattr(r, x)].append(getattr(r, key))
+    xs = np.array(sorted(by_x), float)
+    v = [np.array(by_x[k], float) for k in sorted(by_x)]
+    return (
+        xs,
+        np.array([a.mean() for a in v]),
+        np.array([a.min() for a in v]),
+        np.array([a.max() for a in v]),
+    )
+
+
+def _matrix(rows: list[Row], key: str):
+    """Pivots rows of one method to ns (k,), values (k, s) over the seeds present at every n.
+
+    Returns ns, values, floors, and the n dropped for a missing, non-finite or unconverged
+    entry.
+    """
+    cells = defaultdict(dict)
+    for r in rows:
+        cells[int(r.n)][int(r.seed)] = r
+    seeds = sorted(set.intersection(*(set(c) for c in cells.values())))
+    ns, vals, floors, bad = [], [], [], []
+    for n in sorted(cells):
+        cell = [cells[n][s] for s in seeds]
+        v = np.array([getattr(c, key) for c in cell], float)
+        f = np.array([c.w1_floor for c in cell], float)
+        if not (np.all(np.isfinite(v)) and np.all(v > 0) and all(c.converged for c in cell)):
+            bad.append(n)
+            continue
+        ns.append(n)
+        vals.append(v)
+        floors.append(f)
+    return np.array(ns), np.array(vals), np.array(floors), bad
+
+
+def _halves(ls) -> dict:
+    return {
+        half: {"exponent": f.exponent, "ci": list(f.ci), "ns_used": list(f.ns_used)}
+        for half, f in (("lower", ls.lower), ("upper", ls.upper))
+    }
+
+
+def _distance_fit(grp: list[Row], n_boot: int) -> dict | None:
+    """Exponent and half-range local slopes of the mean distance to the manifold.
+
+    Every coupling of the samples' law with the population moves each sample at least to the
+    manifold, so this is a lower bound on W1(law, population) with no evaluation floor (a
+    Monte-Carlo mean over m samples); for IDM it is the O(sigma^2) bias term that sets the
+    predicted rate. None when a row lacks it or it is not positive.
+    """
+    ns, vals, _, bad = _matrix(grp, "manifold_distance")
+    if bad or len(ns) < 3:
+        return None
+    fit = fit_rate(ns, vals, n_boot=n_boot)
+    return {
+        "exponent": fit.exponent,
+        "ci": list(fit.ci),
+        "ns_used": list(fit.ns_used),
+        "local_slopes": _halves(local_slopes(ns, vals, n_boot=n_boot)),
+    }
+
+
+def fit_table(rows: list[Row], *, floor_factor: float = 2.0, n_boot: int = 2000) -> list[dict]:
+    """Fitted W1 exponents per (manifold, d, D, method), JSON-ready.
+
+    Each entry: manifold, d, D, method, predicted_exponent (-2/(d+4)), reference_exponent (see
+    :func:`reference_exponent`), exponent, ci, se, interval, ns_used, n_range, dropped (within
+    ``floor_factor`` of the floor), dropped_invalid (missing, non-finite or unconverged), and
+    local_slopes (lower and upper half of the used n range), or ``error`` when no fit exists.
+    """
+    groups = defaultdict(list)
+    for r in labelled(rows):
+        groups[(*group_key(r), r.method)].append(r)
+    table = []
+    for (manifold, d, D, method), grp in sorted(groups.items()):
+        ns, vals, floors, bad = _matrix(grp, "w1")
+        entry = {
+            "manifold": manifold,
+            "d": d,
+            "D": D,
+            "method": method,
+            "predicted_exponent": predicted_exponent(d),
+            "reference_exponent": reference_exponent(method, d),
+            "n_seeds": int(vals.shape[1]) if vals.ndim == 2 else 0,
+            "dropped_invalid": bad,
+        }
+        kw = {"floors": floors, "floor_factor": floor_factor}
+        try:
+            fit = fit_rate(ns, vals, n_boot=n_boot, **kw)
+        except ValueError as e:
+            entry["error"] = str(e)
+            table.append(entry)
+            continue
+        entry.update(
+            exponent=fit.exponent,
+            intercept=fit.intercept,
+            ci=list(fit.ci),
+            se=fit.se,
+            interval=fit.interval,
+            ns_used=list(fit.ns_used),
+            n_range=[fit.ns_used[0], fit.ns_used[-1]],
+            dropped=list(fit.dropped),
+        )
+        if len(fit.ns_used) >= 3:
+            entry["local_slopes"] = _halves(local_slopes(ns, vals, n_boot=n_boot, **kw))
+        if base_method(method) in BIAS_METHODS:
+            bias = _distance_fit(grp, n_boot)
+            if bias is not None:
+                entry["distance_to_manifold"] = bias
+        table.append(entry)
+    return table
+
+
+def crossover(rows: list[Row]) -> list[dict]:
+    """Where IDM's mean W1 is below the training set's, per (manifold, d, D) and IDM label.
+
+    Only for the semidiscrete evaluator, where the training set's W1 is exact (no floor on the
+    population side) and, by convexity of W1 (Jensen), the m-sample W1 of IDM is biased up:
+    IDM below the training set at an n means IDM's law is closer to the population than the
+    training set is (up to the standard errors). JSON-ready.
+    """
+    rows = [r for r in labelled(rows) if r.evaluator == "semidiscrete"]
+    out = []
+    groups = defaultdict(list)
+    for r in rows:
+        groups[group_key(r)].append(r)
+    for key, grp in sorted(groups.items()):
+        train = {
+            n: m
+            for n, m, _, _ in zip(
+                *mean_band([r for r in grp if r.method == "train"], "w1"), strict=True
+            )
+        }
+        for label in ordered({r.method for r in grp} - {"train"}):
+            if base_method(label) != "idm" or not train:
+                continue
+            ns, mean, _, _ = mean_band([r for r in grp if r.method == label], "w1")
+            below = [int(n) for n, v in zip(ns, mean, strict=True) if n in train and v < train[n]]
+            out.append(
+                {
+                    "manifold": key[0],
+                    "d": key[1],
+                    "D": key[2],
+                    "method": label,
+                    "ns": [int(n) for n in ns],
+                    "w1": mean.tolist(),
+                    "w1_train": [train.get(n, math.nan) for n in ns],
+                    "n_where_idm_below_train": below,
+                }
+            )
+    return out
+
+
+def _fmt(v, spec=".3f"):
+    return "" if v is None else format(v, spec)
+
+
+def markdown(summary: dict) -> str:
+    """The README's tables of fitted exponents from a summary.json."""
+    lines = [
+        "| manifold | d | D | method | exponent [95% CI] | predicted | n used "
+        "| local slope lower / upper half |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in summary["fits"]:
+        if f.get("exponent") is None:
+            continue
+        lo, hi = f["ci"]
+        ls = f.get("local_slopes") or {}
+        halves = " / ".join(_fmt((ls.get(h) or {}).get("exponent")) for h in ("lower", "upper"))
+        lines.append(
+            f"| {f['manifold']} | {f['d']} | {f['D']} | {f['method']} | "
+            f"{f['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {_fmt(f['reference_exponent'])} | "
+            f"{min(f['ns_used'])}-{max(f['ns_used'])} | {halves if ls else ''} |"
+        )
+    bias = [f for f in summary["fits"] if f.get("distance_to_manifold")]
+    if bias:
+        lines += [
+            "",
+            "| manifold | d | D | method | distance to manifold: exponent [95% CI] | predicted "
+            "| n used | local slope lower / upper half |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for f in bias:
+        b = f["distance_to_manifold"]
+        lo, hi = b["ci"]
+        halves = " / ".join(_fmt(b["local_slopes"][h]["exponent"]) for h in ("lower", "upper"))
+        lines.append(
+            f"| {f['manifold']} | {f['d']} | {f['D']} | {f['method']} | "
+            f"{b['exponent']:.3f} [{lo:.3f}, {hi:.3f}] | {_fmt(f['predicted_exponent'])} | "
+            f"{min(b['ns_used'])}-{max(b['ns_used'])} | {halves} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""The rows of a rate run as typed records, and how they are written, read and merged.
+
+A :class:`Row` is one (method, n, seed) measurement of one job: what was measured (the
+identity columns), the W1 estimate with what bounds its error, the memorization and geometry
+metrics, and timings. rows.csv holds one per line, every float written with ``repr`` so that
+reading it back gives the same numbers. A :class:`NearestRow` is one sample's two nearest
+training distances (nearest.csv, for the memorization histograms).
+
+Merging (:func:`merge`) keeps the first row of every identity: jobs of the same config run
+twice give identical rows, so dropping the copy loses nothing, and duplicates whose results
+disagree are counted, never averaged.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from experiments.helpers import store
+from idm.samplers import BANDWIDTH_METHODS
+
+__all__ = [
+    "IDENTITY",
+    "NearestRow",
+    "RESULTS",
+    "Row",
+    "TIMING",
+    "columns",
+    "merge",
+    "merge_nearest",
+    "read_csv",
+    "read_job",
+    "write_csv",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One (method, n, seed) cell of a rate run.
+
+    Attributes:
+        experiment, manifold, d, D: the run and its manifold (D the ambient dimension).
+        n, seed, method: the cell: training-set size, seed, sampler.
+        c: bandwidth constant (NaN for methods without one).
+        sigma: c n^(-1/(d+4)).
+        m, m_ref: samples evaluated, size of the population reference.
+        evaluator, reference: how W1 was measured and against what.
+        w1: the W1 estimate.
+        w1_lower, w1_upper: its bracket where the evaluator gives one (NaN otherwise).
+        epsilon: Sinkhorn's final epsilon (0 otherwise).
+        w1_floor: the same evaluator's value for an iid population sample of size m.
+        converged: this row's solve and its floor's met their own checks.
+        n_iters: solver iterations.
+        copy_fraction: samples with nearest / second-nearest training distance < 1/3.
+        nn_median: median distance to the nearest training point.
+        manifold_distance: mean distance to the manifold (a lower bound on W1).
+        radial_shrinkage: E[1 - |x|] on spheres (NaN otherwise).
+        predicted_shrinkage: d/2 sigma^2 for idm rows (NaN otherwise).
+        sample_s, eval_s, seconds: wall time of sampling, of W1, of the whole row.
+    """
+
+    experiment: str
+    manifold: str
+    d: int
+    D: int
+    n: int
+    seed: int
+    method: str
+    c: float
+    sigma: float
+    m: int
+    m_ref: int
+    evaluator: str
+    reference: str
+    w1: float
+    w1_lower: float
+    w1_upper: float
+    epsilon: float
+    w1_floor: float
+    converged: bool
+    n_iters: int
+    copy_fraction: float
+    nn_median: float
+    manifold_distance: float
+    radial_shrinkage: float
+    predicted_shrinkage: float
+    sample_s: float
+    eval_s: float
+    seconds: float
+
+    def identity(self) -> tuple:
+        """Which measurement this is (NaN, as in the c of methods without one, as None)."""
+        return tuple(_none_if_nan(getattr(self, k)) for k in IDENTITY)
+
+    def results(self) -> tuple:
+        """The result columns compared between duplicates (NaN as None)."""
+        return tuple(_none_if_nan(getattr(self, k)) for k in RESULTS)
+
+    def as_dict(self) -> dict:
+        """The columns as a plain dict (JSON checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestRow:
+    """One sample's distances to its two nearest training points (nearest.csv)."""
+
+    manifold: str
+    d: int
+    D: int
+    method: str
+    n: int
+    seed: int
+    nn1: float
+    nn2: float
+
+    def group(self) -> tuple:
+        """The (manifold, d, D, method, n, seed) group the sample belongs to."""
+        return (self.manifold, self.d, self.D, self.method, self.n, self.seed)
+
+    def as_dict(self) -> dict:
+        """The columns as a plain dict (JSON checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+#: The columns that say which measurement a row is (the rest is its result or timing).
+IDENTITY = (
+    "experiment",
+    "manifold",
+    "d",
+    "D",
+    "method",
+    "n",
+    "seed",
+    "c",
+    "m",
+    "m_ref",
+    "evaluator",
+    "reference",
+)
+#: Result columns compared between duplicates.
+RESULTS = ("w1", "w1_floor", "copy_fraction", "nn_median", "manifold_distance")
+#: Timing columns (they differ between runs of the same config).
+TIMING = ("sample_s", "eval_s", "seconds")
+
+
+def _none_if_nan(v):
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def columns(record: type) -> tuple[str, ...]:
+    """The CSV columns of a record type, in order."""
+    return tuple(f.name for f in dataclasses.fields(record))
+
+
+def _parser(tp) -> typing.Callable[[str], object]:
+    if tp is str:
+        return str
+    if tp is bool:
+        return lambda v: v == "True"
+    if tp is int:
+        return lambda v: math.nan if v in ("", "nan", "None") else int(v)
+    return lambda v: math.nan if v in ("", "nan", "None") else float(v)
+
+
+def read_csv(path: str | Path, record: type = Row) -> list:
+    """The records in a rows.csv (or, with ``record=NearestRow``, a nearest.csv).
+
+    A column missing from an older file (``c`` before it existed) reads as NaN.
+    """
+    hints = typing.get_type_hints(record)
+    parse = {name: _parser(tp) for name, tp in hints.items()}
+    with open(path, newline="") as f:
+        return [record(**{k: parse[k](raw.get(k, "")) for k in parse}) for raw in csv.DictReader(f)]
+
+
+def header(path: str | Path) -> list[str]:
+    """The column names of a CSV file."""
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def _format(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return v
+
+
+def write_csv(path: str | Path, records: Iterable) -> None:
+    """Writes records (all of one type) atomically; floats keep every digit (repr)."""
+    records = list(records)
+    cols = columns(type(records[0])) if records else columns(Row)
+    with store.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(cols))
+        writer.writeheader()
+        for r in records:
+            writer.writerow({k: _format(getattr(r, k)) for k in cols})
+
+
+def merge(tables: Sequence[list[Row]]) -> tuple[list[Row], int, int]:
+    """Concatenates row tables keeping the first row of every identity.
+
+    Returns:
+        (rows, duplicates dropped, duplicates whose results disagreed with the kept row).
+    """
+    kept: dict[tuple, Row] = {}
+    dropped = conflicts = 0
+    for table in tables:
+        for row in table:
+            key = row.identity()
+            if key in kept:
+                dropped += 1
+                conflicts += kept[key].results() != row.results()
+            else:
+                kept[key] = row
+    return list(kept.values()), dropped, conflicts
+
+
+def merge_nearest(tables: Sequence[list[NearestRow]]) -> list[NearestRow]:
+    """Concatenates nearest-distance tables keeping the first table's copy of every group."""
+    seen: set[tuple] = set()
+    out: list[NearestRow] = []
+    for table in tables:
+        groups = {r.group() for r in table} - seen
+        out += [r for r in table if r.group() in groups]
+        seen |= groups
+    return out
+
+
+def read_job(job: str | Path) -> tuple[list[Row], list[NearestRow], dict | None]:
+    """A job directory's rows, nearest distances and summary.
+
+    Rows written before the ``c`` column existed get their job's ``method.c`` (NaN for the
+    methods without a bandwidth).
+    """
+    job = Path(job)
+    summary = store.job_summary(job / "summary.json")
+    rows = read_csv(job / "rows.csv")
+    c = ((summary or {}).get("config") or {}).get("method", {}).get("c")
+    if c is not None and "c" not in header(job / "rows.csv"):
+        nan = math.nan
+        rows = [
+            dataclasses.replace(r, c=float(c) if r.method in BANDWIDTH_METHODS else nan)
+            for r in rows
+        ]
+    near = job / "nearest.csv"
+    nearest = read_csv(near, NearestRow) if near.exists() else []
+    return rows, nearest, summary
