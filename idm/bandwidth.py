@@ -228,6 +228,17 @@ def default_epsilon(val, cost="euclidean", eps_scale=0.02):
     return eps_scale * scale
 
 
+def _arguments(key, train, val, d, num_samples, epsilon, cost):
+    """The traced arguments (after ``log c``) and the static ones of the jitted criterion."""
+    train, val = jnp.asarray(train), jnp.asarray(val)
+    _check(train, d, num_samples, cost)
+    eps = default_epsilon(val, cost) if epsilon is None else float(epsilon)
+    dt = train.dtype
+    base = jnp.asarray(schedule.bandwidth(train.shape[0], int(d)), dt)  # sigma at c = 1
+    args = (key, train, val.astype(dt), jnp.asarray(eps, dt), base)
+    return args, {"num_samples": int(num_samples), "cost": cost}
+
+
 def criterion(
     key,
     train,
@@ -259,23 +270,11 @@ def criterion(
         ``(value, converged)``: the divergence (scalar array) and whether all three Sinkhorn
         solves converged (bool array).
     """
-    train, val = jnp.asarray(train), jnp.asarray(val)
-    _check(train, d, num_samples, cost)
     if not float(c) > 0:
         raise ValueError(f"c must be > 0, got {c}")
-    eps = default_epsilon(val, cost) if epsilon is None else float(epsilon)
-    return _value(
-        jnp.log(jnp.asarray(c, train.dtype)),
-        key,
-        train,
-        val.astype(train.dtype),
-        jnp.asarray(eps, train.dtype),
-        jnp.asarray(schedule.bandwidth(train.shape[0], int(d)), train.dtype),
-        num_samples=int(num_samples),
-        cost=cost,
-        threshold=float(threshold),
-        max_iter=int(max_iterations),
-    )
+    args, static = _arguments(key, train, val, d, num_samples, epsilon, cost)
+    log_c = jnp.log(jnp.asarray(c, args[1].dtype))
+    return _value(log_c, *args, **static, threshold=float(threshold), max_iter=int(max_iterations))
 
 
 def criterion_and_grad(
@@ -298,20 +297,10 @@ def criterion_and_grad(
     Returns:
         ``(value, converged, grad)``.
     """
-    train, val = jnp.asarray(train), jnp.asarray(val)
-    _check(train, d, num_samples, cost)
-    eps = default_epsilon(val, cost) if epsilon is None else float(epsilon)
+    args, static = _arguments(key, train, val, d, num_samples, epsilon, cost)
+    log_c = jnp.asarray(log_c, args[1].dtype)
     (value, ok), grad = _value_and_grad(
-        jnp.asarray(log_c, train.dtype),
-        key,
-        train,
-        val.astype(train.dtype),
-        jnp.asarray(eps, train.dtype),
-        jnp.asarray(schedule.bandwidth(train.shape[0], int(d)), train.dtype),
-        num_samples=int(num_samples),
-        cost=cost,
-        threshold=float(threshold),
-        max_iter=int(max_iterations),
+        log_c, *args, **static, threshold=float(threshold), max_iter=int(max_iterations)
     )
     return value, ok, grad
 
