@@ -348,7 +348,7 @@ def select_c(
             (the training points are as close to the validation split as the population is),
             and on the circle it drifts to c ~ 0.03, where IDM resamples the training set.
             So ``c`` is kept at or above ``c_min``, the smallest grid value whose samples have
-            at most this fraction of copies (``idm.metrics.copy_fraction`` against the
+            at most this fraction of copies (``idm.memorization.copy_fraction`` against the
             training split); None disables the guard.
 
     Returns:

@@ -156,11 +156,11 @@ class MethodConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatorConfig:
-    """How W1 against the population is estimated (``idm.metrics.w1``).
+    """How W1 against the population is estimated (``idm.w1``).
 
     Attributes:
         method: "exact" (network simplex, float64), "sinkhorn" (ott-jax, annealed epsilon) or
-            "semidiscrete" (``idm.semidiscrete``: the samples against the continuous population
+            "semidiscrete" (``idm.w1.semidiscrete``: the samples against the continuous population
             law itself, so the population side has no sampling floor; the reference is not
             used). Its value is the dual of a potential fitted by ott-jax's semidiscrete solver,
             evaluated on fresh population points: a lower bound on W1 in expectation, equal to
