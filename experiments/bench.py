@@ -3,7 +3,8 @@
 The kernel is timed against the same device's GEMM, a naive jnp version and a NumPy peer.
 
     python -m experiments.bench                       # CPU sizes (conf/bench.yaml)
-    bash experiments/gpu_check.sh                     # GPU sizes and checks (H100/H200)
+    bash experiments/studies/gpu_check.sh             # GPU sizes and checks (H100/H200)
+    python -m experiments.bench law.enabled=true ...  # + a rate row of the law evaluator
 
 Writes ``bench.json`` (and ``bench.md``, the same table) into the Hydra run directory. Times are
 medians of ``repeats`` calls after a warm-up call; ratios are taken within this one run.
@@ -165,6 +166,51 @@ def sampler_rows(cfg, key):
     return rows
 
 
+def law_rows(cfg, key):
+    """One rate-app row's evaluation by the bracket evaluator beside the plug-in, same machine.
+
+    The row at ``n`` training points on the circle (D = 100, c = 1, the default evaluator's
+    sizes): QMC draws of IDM's law in the span and its bracket, timed together (sampling plus
+    evaluation), beside the plug-in exact W1 of ``m_exact`` iid samples against a grid of the
+    same size (the old evaluator at the bracket's exact-OT size) and that plug-in's floor.
+    """
+    from experiments.helpers import evaluation
+    from experiments.helpers.schemas import EvaluatorConfig
+    from idm import qmc, w1
+
+    man = idm.manifolds.get("circle", d=1, D=100, key=jax.random.fold_in(key, 0))
+    data = man.sample(jax.random.fold_in(key, 1), cfg.n)
+    sigma = idm.schedule.bandwidth(cfg.n, 1)
+    ev = EvaluatorConfig(method="bracket", m_law=cfg.m_law, m_exact=cfg.m_exact)
+    rows = []
+    for rep in range(cfg.repeats):
+        k = jax.random.fold_in(key, 10 + rep)
+        t0 = time.perf_counter()
+        span = evaluation.span_coordinates(man, data)
+        order = qmc.spatial_order(span)
+
+        def draw(kk, size, span=span, order=order):
+            return qmc.sample(kk, span, size, sigma=sigma, order=order)
+
+        res = evaluation.law_w1(ev, k, man, draw)
+        t1 = time.perf_counter()
+        x = idm.sample(k, data, cfg.m_exact, d=1, solver="exact").block_until_ready()
+        ref, _ = evaluation.reference(man, jax.random.fold_in(k, 1), cfg.m_exact, "grid")
+        fx, fr = evaluation.frame_coordinates(man, x), evaluation.frame_coordinates(man, ref)
+        plug = w1.w1_result(fx, fr, method="exact").value
+        t2 = time.perf_counter()
+        pop = evaluation.frame_coordinates(man, man.sample(jax.random.fold_in(k, 2), cfg.m_exact))
+        floor = w1.w1_result(pop, fr, method="exact").value
+        rows.append(
+            dict(kind="law", n=cfg.n, D=100, m_law=cfg.m_law, m_exact=cfg.m_exact,
+                 bracket_value=res.value, bracket_error=res.error, bracket_lower=res.lower,
+                 bracket_upper=res.upper, bracket_s=t1 - t0, plugin_value=plug,
+                 plugin_floor=floor, plugin_s=t2 - t1, parts=res.parts)
+        )  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows
+
+
 def markdown(rows):
     lines = []
     kern = [r for r in rows if r["kind"] == "kernel"]
@@ -184,6 +230,20 @@ def markdown(rows):
                 f"{r.get('speedup_vs_numpy', float('nan')):.1f} | "
                 f"{r.get('numpy_over_gemm_s', float('nan')):.1f} | "
                 f"{r['idm_max_abs_err_vs_float64']:.1e} | {r['peak_bytes'] / 2**20:.0f} |"
+            )
+    law = [r for r in rows if r["kind"] == "law"]
+    if law:
+        lines += [
+            "",
+            "| n | m_law | m_exact | bracket W1 +- error | row seconds | plug-in W1 (m_exact) "
+            "| its floor | plug-in seconds |",
+            "|" + "---|" * 8,
+        ]
+        for r in law:
+            lines.append(
+                f"| {r['n']} | {r['m_law']} | {r['m_exact']} | {r['bracket_value']:.5f} +- "
+                f"{r['bracket_error']:.5f} | {r['bracket_s']:.1f} | {r['plugin_value']:.5f} | "
+                f"{r['plugin_floor']:.5f} | {r['plugin_s']:.1f} |"
             )
     samp = [r for r in rows if r["kind"] == "sampler"]
     if samp:
@@ -215,6 +275,8 @@ def run(cfg: DictConfig, out_dir: Path):
             print(markdown(rows[-1:]), flush=True)
     if cfg.sampler.enabled:
         rows += sampler_rows(cfg.sampler, jax.random.fold_in(key, 1000))
+    if cfg.law.enabled:
+        rows += law_rows(cfg.law, jax.random.fold_in(key, 3000))
     if cfg.evaluator.enabled:
         from experiments.helpers.w1bench import bench_w1
 
@@ -242,6 +304,7 @@ def run(cfg: DictConfig, out_dir: Path):
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
 def main(cfg: DictConfig) -> None:
+    jax.config.update("jax_enable_x64", bool(cfg.x64))
     run(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 

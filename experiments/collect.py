@@ -37,6 +37,7 @@ def collect(
     *,
     floor_factor: float = 2.0,
     n_boot: int = 2000,
+    max_rel_error: float = 0.1,
     figures: bool = True,
 ) -> dict:
     """Merges every job under ``dirs`` into ``out``; returns the merged summary."""
@@ -64,7 +65,9 @@ def collect(
     rowlib.write_csv(out / "rows.csv", rows)
     if nearest:
         rowlib.write_csv(out / "nearest.csv", nearest)
-    table = fits.fit_table(rows, floor_factor=floor_factor, n_boot=n_boot)
+    table = fits.fit_table(
+        rows, floor_factor=floor_factor, n_boot=n_boot, max_rel_error=max_rel_error
+    )
     summary = {
         "fits": table,
         "jobs": job_info,

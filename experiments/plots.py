@@ -89,28 +89,48 @@ def _panels(n: int):
 
 
 def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, floor_factor=2.0):
-    """Log-log W1 against n, one panel per (manifold, d, D); see the module docstring."""
+    """Log-log W1 against n per (manifold, d, D) and, below, the local slopes per doubling.
+
+    Top: every method's seed-mean W1 with its error bar (the mean of the rows' ``w1_error``:
+    the bracket's half-width for the law evaluators, the floor for the plug-in) and the seed
+    range as a band; filled markers are the points the fit used; the fitted line; the bracket's
+    ends (thin dashes); IDM's floor-free parts, the distance to the manifold (the radial bias;
+    ``d/2 sigma^2`` its leading term) and on the circle W1 along the circle of the projected
+    law; the predicted slope -2/(d+4) through the IDM points; the plug-in floor shaded (the
+    floor the plug-in evaluator sits on: what the law evaluators remove). Bottom: IDM's slope
+    between consecutive n with 95% intervals, and its parts', against -2/(d+4).
+    """
     groups = defaultdict(list)
     for r in rows:
         groups[group_key(r)].append(r)
     fit_of = {(f["manifold"], f["d"], f["D"], f["method"]): f for f in fits}
-    fig, axes = _panels(len(groups))
-    for ax, key in zip(axes, sorted(groups), strict=False):
+    keys = sorted(groups)
+    cols = len(keys)
+    fig, axes = plt.subplots(
+        2, cols, figsize=(6.0 * cols, 8.4), squeeze=False, height_ratios=(3, 2)
+    )
+    for col, key in enumerate(keys):
+        ax, sax = axes[0, col], axes[1, col]
         grp = groups[key]
         d = key[1]
         ns, floor, _, _ = mean_band(grp, "w1_floor")
-        ax.fill_between(ns, 0, floor, color="0.85", label="evaluation floor (mean)", lw=0)
-        ax.plot(
-            ns, floor_factor * floor, color="0.6", ls=":", lw=1, label=f"{floor_factor:g}x floor"
-        )
+        plugin = all(r.evaluation != "span" for r in grp)
+        ax.fill_between(ns, 0, floor, color="0.88", lw=0, label="plug-in floor (mean)")
+        if plugin:
+            ax.plot(ns, floor_factor * floor, color="0.6", ls=":", lw=1,
+                    label=f"{floor_factor:g}x floor")  # fmt: skip
+        slope_pred = predicted_exponent(d)
         for method in ordered(r.method for r in grp):
             mg = [r for r in grp if r.method == method]
             x, mean, lo, hi = mean_band(mg, "w1")
+            _, err, _, _ = mean_band(mg, "w1_error")
             c = _color(method)
             f = fit_of.get((*key, method), {})
             used = set(f.get("ns_used", []))
             filled = np.array([n in used for n in x])
-            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=c, alpha=0.6)
+            ax.fill_between(x, lo, hi, color=c, alpha=0.12, lw=0)
+            if np.all(np.isfinite(err)):
+                ax.errorbar(x, mean, yerr=err, fmt="none", ecolor=c, capsize=2, lw=1)
             ax.plot(x[filled], mean[filled], _marker(method), color=c)
             ax.plot(x[~filled], mean[~filled], _marker(method), mfc="none", color=c)
             label = method
@@ -120,30 +140,56 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
                 xu = np.array(sorted(used), float)
                 ax.plot(xu, np.exp(f["intercept"]) * xu ** f["exponent"], "-", color=c, lw=1)
             ax.plot([], [], "-" + _marker(method), color=c, label=label)
-            if base_method(method) == "idm":
-                xs, shrink, _, _ = mean_band(mg, "radial_shrinkage")
-                if np.all(np.isfinite(shrink)):
-                    ax.plot(xs, shrink, ".--", color=c, lw=0.8, label="idm E[1-|x|]")
-                    ax.plot(
-                        xs,
-                        d / 2 * np.array([_sigma2(mg, n) for n in xs]),
-                        ":",
-                        color="k",
-                        lw=0.8,
-                        label="d/2 sigma^2",
-                    )
-                pts = mean[filled] if filled.any() else mean
-                xp = x[filled] if filled.any() else x
-                slope = predicted_exponent(d)
-                anchor = np.exp(np.mean(np.log(pts)) - slope * np.mean(np.log(xp)))
-                ax.plot(
-                    x,
-                    anchor * x**slope,
-                    "--",
-                    color="k",
-                    lw=1,
-                    label=f"predicted slope {slope:.3f}",
+            if all(r.w1_kind == "bracket" for r in mg):
+                for end in ("w1_lower", "w1_upper"):
+                    _, v, _, _ = mean_band(mg, end)
+                    ax.plot(x, v, "-", color=c, lw=0.5, alpha=0.7)
+            if base_method(method) != "idm":
+                continue
+            xs, dist, _, _ = mean_band(mg, "manifold_distance")
+            ax.plot(xs, dist, "v--", color=c, lw=0.8, ms=3, label="idm distance to manifold")
+            if np.all(np.isfinite([r.predicted_shrinkage for r in mg])):
+                s2 = np.array([_sigma2(mg, n) for n in xs])
+                ax.plot(xs, d / 2 * s2, ":", color="k", lw=0.8, label="d/2 sigma^2")
+            if np.all(np.isfinite([r.w1_tangential for r in mg])):
+                _, tang, _, _ = mean_band(mg, "w1_tangential")
+                ax.plot(xs, tang, "^--", color="C6", lw=0.8, ms=3,
+                        label="idm W1 along the circle (projected law)")  # fmt: skip
+            pts = mean[filled] if filled.any() else mean
+            xp = x[filled] if filled.any() else x
+            anchor = np.exp(np.mean(np.log(pts)) - slope_pred * np.mean(np.log(xp)))
+            ax.plot(x, anchor * x**slope_pred, "--", color="k", lw=1,
+                    label=f"predicted slope {slope_pred:.3f}")  # fmt: skip
+            parts = [("W1", f.get("slopes_per_doubling"), c, "o")]
+            parts.append(
+                (
+                    "distance to manifold",
+                    (f.get("distance_to_manifold") or {}).get("slopes_per_doubling"),
+                    "0.4",
+                    "v",
                 )
+            )
+            parts.append(
+                ("along the circle", (f.get("tangential") or {}).get("slopes_per_doubling"),
+                 "C6", "^")
+            )  # fmt: skip
+            for j, (name, pairs, color, marker) in enumerate(parts):
+                if not pairs:
+                    continue
+                xm = np.array([np.sqrt(p["n_lo"] * p["n_hi"]) for p in pairs]) * 1.04**j
+                sl = np.array([p["slope"] for p in pairs])
+                ci = np.array([p["ci"] for p in pairs])
+                yerr = np.abs(np.stack([sl - ci[:, 0], ci[:, 1] - sl]))
+                yerr = np.where(np.isfinite(yerr), yerr, 0.0)
+                sax.errorbar(xm, sl, yerr=yerr, fmt=marker, color=color, capsize=2, ms=4,
+                             label=f"{method} {name}")  # fmt: skip
+        sax.axhline(slope_pred, color="k", ls="--", lw=1, label=f"-2/(d+4) = {slope_pred:.3f}")
+        sax.axhline(-0.5, color="C1", ls=":", lw=1, label="-1/2")
+        sax.set(xscale="log", xlabel="n (geometric middle of the pair)",
+                ylabel="local slope per doubling of n (95% intervals, clipped)")  # fmt: skip
+        sax.set_ylim(-1.6, 0.6)  # three seeds make wide intervals: keep the scale readable
+        sax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        sax.legend(fontsize=7)
         ax.set(
             xscale="log", yscale="log", xlabel="n (training points)", ylabel="W1", title=_label(key)
         )

@@ -93,8 +93,12 @@ def memory_estimate(cfg: RunConfig) -> dict[str, float]:
     m, m_ref, n, D = sw.m, sw.reference_size, max(sw.ns), cfg.manifold.ambient_dim
     block = cfg.method.block_size or 256
     sampler = itemsize * (n * D + 4 * m * D + 2 * m * min(block, n))
-    if cfg.evaluator.method == "exact":
+    ev = cfg.evaluator
+    if ev.method == "exact" or ev.of_law:  # law evaluators: the floor is an exact plug-in
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
+        if ev.of_law:  # their own exact problem and draws (replicates x draws x k coordinates)
+            k = cfg.manifold.embedding_dim
+            evaluator += _EXACT_BYTES_PER_PAIR * ev.m_exact**2 + 8 * 4 * ev.m_law * (k + 1)
     else:  # Sinkhorn: online beyond dense_max entries, so linear in m
         evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
     return {"evaluator": float(evaluator), "sampler": float(sampler)}
@@ -122,7 +126,7 @@ def check_run(cfg: RunConfig) -> None:
             f"m = {sw.m} (m_ref = {sw.reference_size}) needs about "
             f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available"
         )
-        if cfg.evaluator.method == "exact":
+        if cfg.evaluator.method == "exact" or cfg.evaluator.of_law:
             # Largest m = m_ref with 24 m^2 + a m + b <= room (the sampler's bytes are a m + b).
             item, n, D = 8 if cfg.x64 else 4, max(sw.ns), mf.ambient_dim
             a = item * (4 * D + 2 * min(cfg.method.block_size or 256, n))
@@ -234,7 +238,12 @@ def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtim
     rowlib.write_csv(out / "rows.csv", rows)
     if nearest_rows:
         rowlib.write_csv(out / "nearest.csv", nearest_rows)
-    table = fits.fit_table(rows, floor_factor=cfg.fit.floor_factor, n_boot=cfg.fit.n_boot)
+    table = fits.fit_table(
+        rows,
+        floor_factor=cfg.fit.floor_factor,
+        n_boot=cfg.fit.n_boot,
+        max_rel_error=cfg.fit.max_rel_error,
+    )
     unconverged = sum(not r.converged for r in rows)
     if unconverged:
         log.warning("%d of %d rows come from an unconverged evaluation", unconverged, len(rows))
@@ -257,7 +266,10 @@ class GatherSweep(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:  # noqa: D102
         summary = collect.collect(
-            [config.hydra.sweep.dir], floor_factor=config.fit.floor_factor, n_boot=config.fit.n_boot
+            [config.hydra.sweep.dir],
+            floor_factor=config.fit.floor_factor,
+            n_boot=config.fit.n_boot,
+            max_rel_error=config.fit.max_rel_error,
         )
         log.info("collected %d rows into %s", summary["rows"], config.hydra.sweep.dir)
 

@@ -9,7 +9,9 @@ Every public submodule is imported here, so ``import idm`` reaches the whole API
 * :mod:`idm.manifolds`: data manifolds with known laws, samplers and projections;
 * :mod:`idm.neighbours`: exact k nearest neighbours, streamed;
 * :mod:`idm.memorization`: the copy criterion and memorization statistics;
-* :mod:`idm.w1`: W1 between clouds (exact, Sinkhorn) and against a law (semidiscrete);
+* :mod:`idm.qmc`: low-discrepancy draws of a method's law, for evaluation;
+* :mod:`idm.w1`: W1 between clouds (exact, Sinkhorn), between laws with an error bar, and
+  against a law (semidiscrete);
 * :mod:`idm.rates`: fitting decay exponents;
 * :mod:`idm.intrinsic_dim`: intrinsic dimension from data (``d=auto``);
 * :mod:`idm.bandwidth`: the bandwidth constant from data (``c=auto``).
@@ -25,6 +27,7 @@ from idm import (
     memorization,
     metrics,
     neighbours,
+    qmc,
     rates,
     samplers,
     schedule,
@@ -42,6 +45,7 @@ __all__ = [
     "memorization",
     "metrics",
     "neighbours",
+    "qmc",
     "rates",
     "sample",
     "samplers",

@@ -40,7 +40,15 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["RateFit", "LocalSlopes", "fit_rate", "local_slopes", "predicted_exponent"]
+__all__ = [
+    "LocalSlopes",
+    "PairSlope",
+    "RateFit",
+    "fit_rate",
+    "local_slopes",
+    "pairwise_slopes",
+    "predicted_exponent",
+]
 
 
 def predicted_exponent(d: int) -> float:
@@ -268,3 +276,74 @@ def local_slopes(ns, errors, *, floors=None, floor_factor: float = 2.0, **fit_kw
     h = math.ceil(len(idx) / 2)
     fits = [fit_rate(ns_a[part], errors_a[part], **fit_kwargs) for part in (idx[:h], idx[-h:])]
     return LocalSlopes(lower=fits[0], upper=fits[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class PairSlope:
+    """The log-log slope of the seed-mean error between two consecutive n.
+
+    Attributes:
+        n_lo, n_hi: the two sizes.
+        slope: ``log(mean err(n_hi) / mean err(n_lo)) / log(n_hi / n_lo)``.
+        ci: its interval at ``level`` (bootstrap over seeds, t-corrected as in
+            :func:`fit_rate`; (nan, nan) with one seed).
+        se: the standard error behind ``ci``.
+    """
+
+    n_lo: float
+    n_hi: float
+    slope: float
+    ci: tuple[float, float]
+    se: float
+
+    def to_dict(self) -> dict:
+        """Plain-Python fields for JSON."""
+        return {"n_lo": self.n_lo, "n_hi": self.n_hi, "slope": self.slope, "ci": list(self.ci),
+                "se": self.se}  # fmt: skip
+
+
+def pairwise_slopes(
+    ns, errors, *, n_boot: int = 2000, seed: int | np.random.Generator = 0, level: float = 0.95
+) -> list[PairSlope]:
+    """Local slopes between consecutive n (per doubling on a doubling grid), with intervals.
+
+    The same bootstrap over seeds as :func:`fit_rate` (a resample keeps a seed's errors at both
+    n together), so the slopes' intervals include the seed-to-seed noise of both ends.
+
+    Args:
+        ns: sizes, shape ``[k]``, distinct and positive.
+        errors: shape ``[k]`` or ``[k, s]``, positive.
+        n_boot: bootstrap resamples.
+        seed: seed of the bootstrap.
+        level: nominal coverage.
+
+    Returns:
+        ``k - 1`` :class:`PairSlope` records in increasing n.
+    """
+    ns, errors, _ = _validate(ns, errors, None)
+    order = np.argsort(ns)
+    ns, errors = ns[order], errors[order]
+    k, s = errors.shape
+    logn = np.log(ns)
+    logy = np.log(errors.mean(axis=1))
+    slopes = np.diff(logy) / np.diff(logn)
+    q = 0.5 + level / 2
+    if s >= 2:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        idx = rng.integers(0, s, size=(int(n_boot), s))
+        boot = np.log(errors[:, idx].mean(axis=-1))  # (k, n_boot)
+        sd = np.std(np.diff(boot, axis=0) / np.diff(logn)[:, None], axis=1, ddof=1)
+        se = sd * math.sqrt(s / (s - 1))
+        half = float(stats.t.ppf(q, s - 1)) * se
+    else:
+        se = half = np.full(k - 1, math.nan)
+    return [
+        PairSlope(
+            n_lo=_as_number(ns[i]),
+            n_hi=_as_number(ns[i + 1]),
+            slope=float(slopes[i]),
+            ci=(float(slopes[i] - half[i]), float(slopes[i] + half[i])),
+            se=float(se[i]),
+        )
+        for i in range(k - 1)
+    ]

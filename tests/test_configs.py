@@ -30,6 +30,9 @@ TINY = [
     "sweep.m=32",
     "sweep.m_ref=null",
     "sweep.hist_samples=8",
+    "evaluator.m_law=256",
+    "evaluator.m_exact=64",
+    "evaluator.m_fresh=128",
     "progress=false",
 ]
 # The semidiscrete evaluator at smoke-test size.
@@ -58,9 +61,13 @@ def test_experiment_composes_to_typed_config(experiment):
 def test_named_experiment_contents():
     default = rate.to_run_config(_compose(["experiment=default"]))
     assert default.manifold.D == 100
-    assert default.sweep.ns == tuple(2**k for k in range(7, 14))
-    assert default.sweep.seeds == 5
-    assert {"idm", "train", "dm"} <= set(default.method.names)
+    assert default.sweep.ns == tuple(2**k for k in range(6, 16))  # to 2^15 (issue 13)
+    assert default.sweep.seeds >= 3
+    assert {"idm", "train"} <= set(default.method.names)
+    assert default.evaluator.method == "bracket"
+    long = rate.to_run_config(_compose(["experiment=rate_long"]))
+    assert long.sweep.ns[0] <= 1000
+    assert long.sweep.ns[-1] >= 100_000
     dind = rate.to_run_config(_compose(["experiment=d_independence"]))
     assert set(dind.method.names) == {"idm", "early_stop", "kde", "cfdm"}
     assert len(dind.sweep.ns) == 1

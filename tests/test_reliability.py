@@ -283,6 +283,7 @@ def test_rate_row_with_non_finite_value_is_not_written():
     fields = {f: 0.1 for f in rowlib.columns(rowlib.Row)}
     fields.update(experiment="t", manifold="circle", d=1, D=100, n=16, seed=0, method="idm")
     fields.update(evaluator="exact", reference="grid", converged=True, w1=math.nan)
+    fields.update(w1_kind="plugin", evaluation="ambient", w1_parts="")
     row = rowlib.Row(**fields)
     with pytest.raises(cells.NonFiniteResult, match="non-finite w1 at method=idm n=16 seed=0"):
         cells.check_finite(row)

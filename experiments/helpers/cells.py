@@ -26,6 +26,7 @@ n, and the bootstrap over seeds in ``idm.rates`` resamples it as a unit).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 
@@ -36,8 +37,8 @@ import numpy as np
 import idm
 from experiments.helpers import evaluation
 from experiments.helpers.rows import NearestRow, Row
-from experiments.helpers.schemas import RunConfig
-from idm import manifolds, memorization, neighbours
+from experiments.helpers.schemas import EvaluatorConfig, RunConfig
+from idm import manifolds, memorization, neighbours, qmc
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
 __all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
@@ -46,6 +47,9 @@ __all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest
 _FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
 # Nearest distances kept per method for the memorization histogram (seed 0).
 HIST_METHODS = ("dm", "idm", "cfdm")
+# Methods whose outputs are convex combinations of training points: they lie in the span, where
+# the law evaluators measure them (the others' noise leaves the span).
+SPAN_METHODS = ("idm", "dm", "train", "cfdm")
 
 
 class NonFiniteResult(RuntimeError):
@@ -101,11 +105,17 @@ class Sweep:
         )
         return cls(cfg, man, root, population)
 
+    @property
+    def plugin_evaluator(self) -> EvaluatorConfig:
+        """The evaluator of the ambient rows and of the floor: exact OT for the law evaluators."""
+        ev = self.cfg.evaluator
+        return EvaluatorConfig(method="exact", reference=ev.reference) if ev.of_law else ev
+
     def reference(self, seed: int) -> SeedReference:
         """The seed's reference and floor, computed on first use."""
         if seed not in self._references:
             cfg, man = self.cfg, self.man
-            ev, sw = cfg.evaluator, cfg.sweep
+            ev, sw = self.plugin_evaluator, cfg.sweep
             ref, kind = evaluation.reference(
                 man, _key(self.root, _REFERENCE, seed), sw.reference_size, ev.reference
             )
@@ -165,27 +175,108 @@ def check_finite(row: Row) -> None:
         )
 
 
+def _law_draw(cfg: RunConfig, method: str, data, data_span, order, n: int):
+    """``(key, k) -> (k, embedding_dim)`` draws of a span method's law, in span coordinates."""
+    mc, d = cfg.method, cfg.manifold.d
+    sigma = mc.sigma(n, d)
+    if method in qmc.METHODS:
+
+        def draw(key, k):
+            return qmc.sample(
+                key,
+                data_span,
+                k,
+                method=method,
+                sigma=sigma,
+                t_end=mc.t_end,
+                order=order,
+                block_size=mc.block_size,
+                precision=mc.precision,
+            )
+
+        return draw
+    raise ValueError(f"no low-discrepancy draws of {method!r}")
+
+
+def _plugin_error(res, floor: float) -> tuple[float, str]:
+    """The error bar of a plug-in value: its floor (and Sinkhorn's half-width), and its kind."""
+    if res.method == "semidiscrete":
+        return float(res.value - res.lower) / 3.0, "semidiscrete"
+    half = (res.upper - res.lower) / 2 if math.isfinite(res.upper - res.lower) else 0.0
+    return max(float(floor), float(half)), "plugin"
+
+
 def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[NearestRow]]:
     """Every method's row of the (n, seed) cell, and the nearest distances for the histogram."""
     cfg, man, root = sweep.cfg, sweep.man, sweep.root
-    mf, sw = cfg.manifold, cfg.sweep
+    mf, sw, ev = cfg.manifold, cfg.sweep, cfg.evaluator
     sigma = cfg.method.sigma(n, mf.d)
     ref = sweep.reference(seed)
     data = man.sample(_key(root, _DATA, seed, n), n)
     index = neighbours.Index(evaluation.frame_coordinates(man, data))
+    if ev.of_law:
+        data_span = evaluation.span_coordinates(man, data)
+        order = qmc.spatial_order(data_span)
     rows, nearest_rows = [], []
     for method in cfg.method.names:
         t0 = time.perf_counter()
         key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
         x = _sample(cfg, key, data, method, n, sw.m).block_until_ready()
         t1 = time.perf_counter()
-        res = evaluation.w1_in_frame(
-            evaluation.frame_coordinates(man, x),
-            ref.points,
-            cfg.evaluator,
-            _key(root, _EVAL, seed, n, 1 + METHODS.index(method)),
-            sweep.population,
-        )
+        eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(method))
+        if ev.of_law and method in SPAN_METHODS:
+            if method in qmc.METHODS:
+                draw = _law_draw(cfg, method, data, data_span, order, n)
+            else:  # cfdm: iid draws through its own sampler, projected onto the span
+
+                def draw(k, size, method=method):
+                    xs = _sample(cfg, k, data, method, n, size)
+                    return evaluation.span_coordinates(man, xs)
+
+            law_res = evaluation.law_w1(
+                ev, eval_key, man, draw, atoms=data_span if method == "train" else None
+            )
+            measured = dict(
+                w1=law_res.value,
+                w1_lower=law_res.lower,
+                w1_upper=law_res.upper,
+                w1_error=law_res.error,
+                w1_kind=law_res.kind,
+                epsilon=0.0,
+                converged=law_res.converged,
+                n_iters=0,
+                m=law_res.m,
+                m_ref=ev.m_exact,
+                reference="population",
+                evaluation="span",
+                w1_tangential=law_res.parts.get("tangential", math.nan),
+                w1_parts=json.dumps({k: round(v, 10) for k, v in law_res.parts.items()}),
+            )
+        else:
+            res = evaluation.w1_in_frame(
+                evaluation.frame_coordinates(man, x),
+                ref.points,
+                sweep.plugin_evaluator,
+                eval_key,
+                sweep.population,
+            )
+            error, kind = _plugin_error(res, ref.floor.value)
+            measured = dict(
+                w1=res.value,
+                w1_lower=res.lower,
+                w1_upper=res.upper,
+                w1_error=error,
+                w1_kind=kind,
+                epsilon=res.epsilon,
+                converged=bool(res.converged and ref.floor.converged),
+                n_iters=res.n_iters,
+                m=int(x.shape[0]),
+                m_ref=sw.reference_size,
+                reference=ref.kind,
+                evaluation="ambient",
+                w1_tangential=math.nan,
+                w1_parts="",
+            )
         t2 = time.perf_counter()
         nearest = nearest_in_frame(man, x, index)
         radial = predicted = math.nan
@@ -206,17 +297,8 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             method=method,
             c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
             sigma=sigma,
-            m=int(x.shape[0]),
-            m_ref=sw.reference_size,
-            evaluator=cfg.evaluator.method,
-            reference=ref.kind,
-            w1=res.value,
-            w1_lower=res.lower,
-            w1_upper=res.upper,
-            epsilon=res.epsilon,
+            evaluator=ev.method,
             w1_floor=ref.floor.value,
-            converged=bool(res.converged and ref.floor.converged),
-            n_iters=res.n_iters,
             copy_fraction=float(np.mean(copies)),
             nn_median=float(np.median(nearest[:, 0])),
             manifold_distance=manifold_distance,
@@ -225,6 +307,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             sample_s=t1 - t0,
             eval_s=t2 - t1,
             seconds=t3 - t0,
+            **measured,
         )
         check_finite(row)
         rows.append(row)

@@ -9,6 +9,11 @@ The reference (``evaluator.reference``): ``grid``, a deterministic low-discrepan
 the uniform law, randomly rotated per seed, where one is available (the circle, S^2, the torus
 with d = 1), else an iid sample; or ``iid``. The semidiscrete evaluator compares against the
 population law itself (its sampler in frame coordinates).
+
+The law evaluators (``bracket``, ``extrapolated``; :func:`law_w1`) work in the span's own
+coordinates y = x F^T (the embedding dimension of them): the methods whose outputs are
+convex combinations of training points (idm, dm, train, cfdm) lie there, and the population
+sets are randomly offset or rotated grids of the canonical manifold.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ import numpy as np
 
 from experiments.helpers.schemas import EvaluatorConfig
 from idm import w1
-from idm.w1 import semidiscrete
+from idm.w1 import law, semidiscrete
 
 __all__ = [
     "frame_coordinates",
     "frame_sampler",
     "grid_canonical",
+    "is_uniform_circle",
+    "law_w1",
     "reference",
+    "span_coordinates",
     "w1_in_frame",
 ]
 
@@ -144,3 +152,63 @@ def w1_in_frame(x_frame, ref_frame, ev: EvaluatorConfig, key=None, sampler=None)
     if ev.method == "exact" and x_frame.shape[0] != ref_frame.shape[0] and _HAVE_POT:
         kwargs["max_size"] = 0
     return w1.w1_result(x_frame, ref_frame, method=ev.method, **kwargs)
+
+
+# ----------------------------------------------------------------------------- law evaluators
+
+
+def span_coordinates(man, x) -> np.ndarray:
+    """(m, k) float64 coordinates x F^T in the frame's span (k = the embedding dimension)."""
+    return np.asarray(x, np.float64) @ np.asarray(man.frame, np.float64).T
+
+
+def is_uniform_circle(man) -> bool:
+    """The population is the uniform unit circle (the monotone bounds apply)."""
+    return man.d == 1 and man.name in ("circle", "sphere", "torus")
+
+
+def _population(man):
+    """``(key, k) -> (k, embedding_dim)``: a randomized population set in span coordinates."""
+
+    def population(key, k):
+        canon = grid_canonical(man, key, k)
+        if canon is None:
+            return span_coordinates(man, man.sample(key, k))
+        return canon
+
+    return population
+
+
+def _distance(man):
+    """Distance to the manifold of points given in span coordinates."""
+    frame = jnp.asarray(man.frame)
+
+    def distance(y):
+        return np.asarray(man.distance(jnp.asarray(y, frame.dtype) @ frame))
+
+    return distance
+
+
+def law_w1(ev: EvaluatorConfig, key, man, draw, *, atoms=None) -> law.LawW1:
+    """W1 of the law of ``draw`` (span coordinates) against the manifold's population law."""
+    population, distance = _population(man), _distance(man)
+    if ev.method == "extrapolated":
+        return law.extrapolated(
+            key, draw, population, distance=distance, m=ev.m_law, replicates=ev.replicates
+        )
+    return law.bracket(
+        key,
+        draw,
+        population,
+        distance=distance,
+        circle=is_uniform_circle(man),
+        m=ev.m_law,
+        m_exact=ev.m_exact,
+        m_fresh=ev.m_fresh,
+        replicates=ev.replicates,
+        exact=ev.exact_mode,
+        exact_replicates=ev.exact_replicates,
+        atoms=atoms,
+        rtol=ev.auto_rtol,
+        z=ev.z,
+    )

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from experiments.helpers.rows import Row
-from idm.rates import fit_rate, local_slopes, predicted_exponent
+from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent
 from idm.samplers import METHODS
 
 __all__ = [
@@ -39,6 +39,8 @@ __all__ = [
 # Methods whose samples leave the manifold by a bandwidth-driven bias (IDM's O(sigma^2) pull
 # toward the local mean); their mean distance to the manifold gets its own fit.
 BIAS_METHODS = ("idm",)
+# Kinds of W1 rows whose error bar decides whether a point enters the fit (the others: the floor).
+ERROR_BAR_KINDS = ("bracket", "extrapolated")
 
 
 def group_key(row) -> tuple:
@@ -116,7 +118,7 @@ def _matrix(rows: list[Row], key: str):
     for r in rows:
         cells[int(r.n)][int(r.seed)] = r
     seeds = sorted(set.intersection(*(set(c) for c in cells.values())))
-    ns, vals, floors, bad = [], [], [], []
+    ns, vals, floors, rel, bad = [], [], [], [], []
     for n in sorted(cells):
         cell = [cells[n][s] for s in seeds]
         v = np.array([getattr(c, key) for c in cell], float)
@@ -127,7 +129,8 @@ def _matrix(rows: list[Row], key: str):
         ns.append(n)
         vals.append(v)
         floors.append(f)
-    return np.array(ns), np.array(vals), np.array(floors), bad
+        rel.append(max(c.w1_error / c.w1 for c in cell) if key == "w1" else 0.0)
+    return np.array(ns), np.array(vals), np.array(floors), np.array(rel), bad
 
 
 def _halves(ls) -> dict:
@@ -145,7 +148,12 @@ def _distance_fit(grp: list[Row], n_boot: int) -> dict | None:
     Monte-Carlo mean over m samples); for IDM it is the O(sigma^2) bias term that sets the
     predicted rate. None when a row lacks it or it is not positive.
     """
-    ns, vals, _, bad = _matrix(grp, "manifold_distance")
+    return _component_fit(grp, "manifold_distance", n_boot)
+
+
+def _component_fit(grp: list[Row], key: str, n_boot: int) -> dict | None:
+    """A floor-free part of W1 (a Monte-Carlo mean over the draws): exponent and slopes."""
+    ns, vals, _, _, bad = _matrix(grp, key)
     if bad or len(ns) < 3:
         return None
     fit = fit_rate(ns, vals, n_boot=n_boot)
@@ -154,23 +162,39 @@ def _distance_fit(grp: list[Row], n_boot: int) -> dict | None:
         "ci": list(fit.ci),
         "ns_used": list(fit.ns_used),
         "local_slopes": _halves(local_slopes(ns, vals, n_boot=n_boot)),
+        "slopes_per_doubling": [p.to_dict() for p in pairwise_slopes(ns, vals, n_boot=n_boot)],
+        "values": vals.mean(axis=1).tolist(),
     }
 
 
-def fit_table(rows: list[Row], *, floor_factor: float = 2.0, n_boot: int = 2000) -> list[dict]:
+def fit_table(
+    rows: list[Row],
+    *,
+    floor_factor: float = 2.0,
+    n_boot: int = 2000,
+    max_rel_error: float = 0.1,
+) -> list[dict]:
     """Fitted W1 exponents per (manifold, d, D, method), JSON-ready.
 
+    Which points enter: rows measured with an error bar (``ERROR_BAR_KINDS``: the law
+    evaluators) where every seed's error bar is under ``max_rel_error`` of its value; plug-in
+    rows above ``floor_factor`` times their floor.
+
     Each entry: manifold, d, D, method, predicted_exponent (-2/(d+4)), reference_exponent (see
-    :func:`reference_exponent`), exponent, ci, se, interval, ns_used, n_range, dropped (within
-    ``floor_factor`` of the floor), dropped_invalid (missing, non-finite or unconverged), and
-    local_slopes (lower and upper half of the used n range), or ``error`` when no fit exists.
+    :func:`reference_exponent`), exponent, ci, se, interval, ns_used, n_range, dropped (the
+    points the rule left out), rule, rel_errors (the largest relative error bar per n),
+    dropped_invalid (missing, non-finite or unconverged), local_slopes (lower and upper half of
+    the used n range), slopes_per_doubling (between consecutive used n, with intervals), and
+    for IDM the floor-free parts: distance_to_manifold (the radial bias) and, on the circle,
+    tangential (W1 along the circle of the projected law); or ``error`` when no fit exists.
     """
     groups = defaultdict(list)
     for r in labelled(rows):
         groups[(*group_key(r), r.method)].append(r)
     table = []
     for (manifold, d, D, method), grp in sorted(groups.items()):
-        ns, vals, floors, bad = _matrix(grp, "w1")
+        ns, vals, floors, rel, bad = _matrix(grp, "w1")
+        by_error = bool(grp) and all(r.w1_kind in ERROR_BAR_KINDS for r in grp)
         entry = {
             "manifold": manifold,
             "d": d,
@@ -181,11 +205,22 @@ def fit_table(rows: list[Row], *, floor_factor: float = 2.0, n_boot: int = 2000)
             "n_seeds": int(vals.shape[1]) if vals.ndim == 2 else 0,
             "dropped_invalid": bad,
         }
-        kw = {"floors": floors, "floor_factor": floor_factor}
+        if by_error:
+            keep = rel < max_rel_error
+            entry["rule"] = f"error bar < {max_rel_error:g} of the value"
+            entry["rel_errors"] = {str(int(n)): float(e) for n, e in zip(ns, rel, strict=True)}
+            dropped_error = [int(n) for n in ns[~keep]]
+            ns, vals, floors = ns[keep], vals[keep], floors[keep]
+            kw = {}
+        else:
+            entry["rule"] = f"mean W1 > {floor_factor:g} x floor"
+            kw = {"floors": floors, "floor_factor": floor_factor}
         try:
             fit = fit_rate(ns, vals, n_boot=n_boot, **kw)
         except ValueError as e:
             entry["error"] = str(e)
+            if by_error:
+                entry["dropped"] = dropped_error
             table.append(entry)
             continue
         entry.update(
@@ -196,14 +231,22 @@ def fit_table(rows: list[Row], *, floor_factor: float = 2.0, n_boot: int = 2000)
             interval=fit.interval,
             ns_used=list(fit.ns_used),
             n_range=[fit.ns_used[0], fit.ns_used[-1]],
-            dropped=list(fit.dropped),
+            dropped=sorted(list(fit.dropped) + (dropped_error if by_error else [])),
         )
         if len(fit.ns_used) >= 3:
             entry["local_slopes"] = _halves(local_slopes(ns, vals, n_boot=n_boot, **kw))
+        used = np.isin(ns, np.asarray(fit.ns_used, float))
+        if used.sum() >= 2:
+            pairs = pairwise_slopes(ns[used], vals[used], n_boot=n_boot)
+            entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
         if base_method(method) in BIAS_METHODS:
             bias = _distance_fit(grp, n_boot)
             if bias is not None:
                 entry["distance_to_manifold"] = bias
+            if all(math.isfinite(r.w1_tangential) for r in grp):
+                tangential = _component_fit(grp, "w1_tangential", n_boot)
+                if tangential is not None:
+                    entry["tangential"] = tangential
         table.append(entry)
     return table
 

@@ -51,15 +51,26 @@ class Row:
         evaluator, reference: how W1 was measured and against what.
         w1: the W1 estimate.
         w1_lower, w1_upper: its bracket where the evaluator gives one (NaN otherwise).
+        w1_error: its error bar: half the bracket's width (bracket), the extrapolation's spread
+            (extrapolated), the evaluator's own floor (plugin), or the Monte-Carlo standard
+            error (semidiscrete).
+        w1_kind: which of these: "bracket", "extrapolated", "plugin" or "semidiscrete".
         epsilon: Sinkhorn's final epsilon (0 otherwise).
-        w1_floor: the same evaluator's value for an iid population sample of size m.
-        converged: this row's solve and its floor's met their own checks.
+        w1_floor: the plug-in floor: W1 between an iid population sample of size m (m_floor
+            for the law evaluators) and the reference, by exact OT (or the row's evaluator).
+        converged: this row's evaluation met its own checks (bracket not inverted, solvers
+            optimal or certified).
         n_iters: solver iterations.
         copy_fraction: samples with nearest / second-nearest training distance < 1/3.
         nn_median: median distance to the nearest training point.
         manifold_distance: mean distance to the manifold (a lower bound on W1).
         radial_shrinkage: E[1 - |x|] on spheres (NaN otherwise).
         predicted_shrinkage: d/2 sigma^2 for idm rows (NaN otherwise).
+        w1_tangential: on the circle, W1 along the circle (arc-length cost) between the
+            projected law x/|x| and the uniform law: the part that moves mass along the circle.
+        evaluation: "span" (in the data's span, the law drawn by QMC) or "ambient" (samples in
+            R^D against the reference, in frame coordinates).
+        w1_parts: JSON of every bound the evaluator computed (law evaluators).
         sample_s, eval_s, seconds: wall time of sampling, of W1, of the whole row.
     """
 
@@ -79,6 +90,8 @@ class Row:
     w1: float
     w1_lower: float
     w1_upper: float
+    w1_error: float
+    w1_kind: str
     epsilon: float
     w1_floor: float
     converged: bool
@@ -88,6 +101,9 @@ class Row:
     manifold_distance: float
     radial_shrinkage: float
     predicted_shrinkage: float
+    w1_tangential: float
+    evaluation: str
+    w1_parts: str
     sample_s: float
     eval_s: float
     seconds: float

@@ -32,6 +32,7 @@ __all__ = [
     "SOLVERS",
     "INERTIAS",
     "EVALUATORS",
+    "LAW_EVALUATORS",
     "REFERENCES",
     "PRECISIONS",
 ]
@@ -39,7 +40,10 @@ __all__ = [
 # The manifolds, methods, solvers, inertia steps and precisions are the library's own lists
 # (idm.manifolds, idm.samplers, idm.score), imported here: one definition each.
 MANIFOLDS = manifolds.NAMES
-EVALUATORS = ("exact", "sinkhorn", "semidiscrete")
+EVALUATORS = ("bracket", "extrapolated", "exact", "sinkhorn", "semidiscrete")
+# The evaluators of a method's law (idm.w1.law); the others compare m samples with a reference.
+LAW_EVALUATORS = ("bracket", "extrapolated")
+EXACT_MODES = ("auto", "always", "never")
 REFERENCES = ("grid", "iid")
 DATA_SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -159,7 +163,13 @@ class EvaluatorConfig:
     """How W1 against the population is estimated (``idm.w1``).
 
     Attributes:
-        method: "exact" (network simplex, float64), "sinkhorn" (ott-jax, annealed epsilon) or
+        method: "bracket" (``idm.w1.law.bracket``: W1 of the method's *law*, drawn by
+            randomized QMC in the span of the data, against the population law, between
+            certified bounds: exact OT and its dual, the monotone coupling on the circle, the
+            distance to the manifold; the value is the middle, the error bar half the width),
+            "extrapolated" (``idm.w1.law.extrapolated``: the plug-in at m, 2m and 4m extrapolated
+            in m, an estimate with its spread), "exact" (the plug-in: network simplex between
+            the m samples and the reference, float64), "sinkhorn" (ott-jax, annealed epsilon) or
             "semidiscrete" (``idm.w1.semidiscrete``: the samples against the continuous population
             law itself, so the population side has no sampling floor; the reference is not
             used). Its value is the dual of a potential fitted by ott-jax's semidiscrete solver,
@@ -176,15 +186,38 @@ class EvaluatorConfig:
         max_iterations: Sinkhorn's iteration cap, or the semidiscrete solver's iterations
             (None: the metric's default).
         n_eval: fresh population points of the semidiscrete evaluation (None: 2^18).
+        m_law: law evaluators: draws per replicate of the monotone coupling on the circle
+            (bracket), or the smallest plug-in size (extrapolated: m, 2m, 4m).
+        m_exact: bracket: size of the exact OT problem.
+        m_fresh: bracket: the least draws per replicate, and the fresh population points.
+        replicates: law evaluators: independent randomizations (>= 2: standard errors).
+        exact_mode: bracket: "auto" (exact OT when the circle's monotone bracket is wider than
+            auto_rtol, always off the circle), "always" or "never".
+        exact_replicates: bracket: replicates on which exact OT is solved.
+        auto_rtol: bracket: the relative error bar under which "auto" skips exact OT.
+        z: law evaluators: standard errors added to each bound.
+
+    With a law evaluator, the methods whose outputs leave the span (early_stop, kde) are
+    measured by the exact plug-in in frame coordinates against the reference; every row reports
+    beside its value the plug-in floor (exact W1 between an iid population sample of size
+    ``sweep.m`` and the reference): the floor the old evaluator sat on.
     """
 
-    method: str = "exact"
+    method: str = "bracket"
     reference: str = "grid"
     rtol: float | None = None
     epsilon: float | None = None
     threshold: float | None = None
     max_iterations: int | None = None
     n_eval: int | None = None
+    m_law: int = 2**14
+    m_exact: int = 4096
+    m_fresh: int = 2**14
+    replicates: int = 2
+    exact_mode: str = "auto"
+    exact_replicates: int = 1
+    auto_rtol: float = 0.05
+    z: float = 2.0
 
     def __post_init__(self):
         _choice(self.method, EVALUATORS, "evaluator.method")
@@ -197,6 +230,24 @@ class EvaluatorConfig:
             raise ValueError(f"evaluator.rtol must be > 0, got {self.rtol}")
         if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"evaluator.epsilon must be > 0, got {self.epsilon}")
+        for name in ("m_law", "m_exact", "m_fresh"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"evaluator.{name} must be >= 2, got {getattr(self, name)}")
+        if self.replicates < 1:
+            raise ValueError(f"evaluator.replicates must be >= 1, got {self.replicates}")
+        if self.exact_replicates < 1:
+            got = self.exact_replicates
+            raise ValueError(f"evaluator.exact_replicates must be >= 1, got {got}")
+        _choice(self.exact_mode, EXACT_MODES, "evaluator.exact_mode")
+        if not self.auto_rtol > 0:
+            raise ValueError(f"evaluator.auto_rtol must be > 0, got {self.auto_rtol}")
+        if not self.z >= 0:
+            raise ValueError(f"evaluator.z must be >= 0, got {self.z}")
+
+    @property
+    def of_law(self) -> bool:
+        """Whether the evaluator measures a method's law (``LAW_EVALUATORS``)."""
+        return self.method in LAW_EVALUATORS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,16 +298,22 @@ class FitConfig:
     """Settings of ``idm.rates.fit_rate`` for the summary.
 
     Attributes:
-        floor_factor: points whose mean W1 is within this factor of the mean floor are dropped.
+        floor_factor: plug-in rows: points whose mean W1 is within this factor of the mean
+            floor are dropped.
+        max_rel_error: law-evaluator rows: points where any seed's error bar exceeds this
+            fraction of its value are dropped.
         n_boot: bootstrap resamples over seeds.
     """
 
     floor_factor: float = 2.0
+    max_rel_error: float = 0.1
     n_boot: int = 2000
 
     def __post_init__(self):
         if not self.floor_factor >= 1:
             raise ValueError(f"fit.floor_factor must be >= 1, got {self.floor_factor}")
+        if not self.max_rel_error > 0:
+            raise ValueError(f"fit.max_rel_error must be > 0, got {self.max_rel_error}")
         if self.n_boot < 10:
             raise ValueError(f"fit.n_boot must be >= 10, got {self.n_boot}")
 

@@ -4,19 +4,25 @@
   between two point clouds by either solver, and the floor of that estimate;
 * :mod:`idm.w1.exact`: the exact optimum (assignment problem or network simplex);
 * :mod:`idm.w1.sinkhorn`: entropic OT (ott-jax) with a certified bracket [lower, upper];
+* :mod:`idm.w1.law`: a law known by its draws against a population law, with an error bar
+  (a bracket of certified bounds, or an extrapolation in the number of draws);
+* :mod:`idm.w1.circle`: the monotone coupling with the uniform circle, its potential, and W1
+  along the circle;
 * :mod:`idm.w1.semidiscrete`: a cloud against a continuous population law (no sampling floor on
   the population side);
 * :mod:`idm.w1._record`: :class:`W1Result`, the record they return, and :class:`W1NotConverged`.
 """
 
-from idm.w1 import exact, plugin, semidiscrete, sinkhorn
+from idm.w1 import circle, exact, law, plugin, semidiscrete, sinkhorn
 from idm.w1._record import W1NotConverged, W1Result
 from idm.w1.plugin import w1, w1_floor, w1_result
 
 __all__ = [
     "W1NotConverged",
     "W1Result",
+    "circle",
     "exact",
+    "law",
     "plugin",
     "semidiscrete",
     "sinkhorn",

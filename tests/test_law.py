@@ -1,0 +1,153 @@
+"""W1 of a law with its error bar: closed forms, exact OT, and the bounds on the right side."""
+
+import jax
+import numpy as np
+import ot
+import pytest
+from floats import below
+
+import idm
+from idm import manifolds, qmc
+from idm.w1 import circle, law
+
+
+def _circle_pop(key, k):
+    off = float(jax.random.uniform(key, ()))
+    a = 2 * np.pi * (np.arange(k) + off) / k
+    return np.stack([np.cos(a), np.sin(a)], 1)
+
+
+def _sphere_pop(key, k):
+    i = np.arange(k) + 0.5
+    z = 1 - 2 * i / k
+    phi = np.pi * (1 + 5**0.5) * i
+    rho = np.sqrt(1 - z * z)
+    q, r = np.linalg.qr(np.asarray(jax.random.normal(key, (3, 3))))
+    rot = q * np.sign(np.diag(r))
+    return np.stack([rho * np.cos(phi), rho * np.sin(phi), z], 1) @ rot.T
+
+
+def _radial(x):
+    return np.abs(1 - np.linalg.norm(x, axis=1))
+
+
+def _exact(x, y):
+    cost = ot.dist(np.asarray(x, float), np.asarray(y, float), metric="euclidean")
+    return float(ot.emd2([], [], cost, numItermax=10**9))
+
+
+def _grid_w1(M):
+    """W1 between M equally spaced points and the uniform circle (closed form)."""
+    return 4 * M / np.pi * (1 - np.cos(np.pi / (2 * M)))
+
+
+SMALL = dict(m=2048, m_exact=512, m_fresh=1024, anchors=1024)
+
+
+@pytest.mark.parametrize("r", [0.95, 0.8])
+def test_shrunk_circle_closed_form(key, r):
+    """The uniform law on the circle of radius r: W1 to the unit circle is 1 - r exactly."""
+
+    def draw(k, m):
+        return r * _circle_pop(k, m)
+
+    res = law.bracket(key, draw, _circle_pop, distance=_radial, circle=True, **SMALL)
+    assert res.kind == "bracket"
+    assert res.converged
+    assert below(res.lower, 1 - r)
+    assert below(1 - r, res.upper)
+    assert abs(res.value - (1 - r)) <= res.error + 1e-12
+    assert res.rel_error < 0.01
+
+
+def test_shrunk_sphere_closed_form(key):
+    def draw(k, m):
+        return 0.9 * _sphere_pop(k, m)
+
+    res = law.bracket(key, draw, _sphere_pop, distance=_radial, **SMALL)
+    assert below(res.lower, 0.1)
+    assert below(0.1, res.upper)
+    assert abs(res.value - 0.1) <= res.error + 1e-12
+
+
+def test_discrete_law_against_a_fine_grid(key):
+    """64 atoms on the circle: W1 to the circle within [E - g, E + g], E the exact OT to a grid
+    of 2^14 points and g that grid's own W1 to the circle; the bracket must overlap it and its
+    bounds fall on the right sides."""
+    data = np.asarray(manifolds.get("circle", d=1, D=2, key=key).sample(key, 64))
+    e = _exact(data, _circle_pop(jax.random.fold_in(key, 9), 2**14))
+    g = _grid_w1(2**14)
+    order = qmc.spatial_order(data)
+
+    def draw(k, m):
+        return qmc.sample(k, data, m, method="train", order=order)
+
+    res = law.bracket(jax.random.fold_in(key, 1), draw, _circle_pop, distance=_radial,
+                      circle=True, atoms=data, exact="always", **SMALL)  # fmt: skip
+    assert below(res.lower, e + g)
+    assert below(e - g, res.upper)
+    assert abs(res.value - e) <= res.error + g
+
+
+@pytest.mark.parametrize(("name", "d", "n"), [("circle", 1, 256), ("sphere", 2, 64)])
+def test_idm_law_against_exact_ot_between_large_samples(key, name, d, n):
+    """IDM's law: the value lies within its error bar of exact OT between 4096 QMC draws and
+    4096 population points (the bracket itself uses 512-point problems); the lower bounds lie
+    below that value, which is an upper bound on W1 in expectation."""
+    man = manifolds.get(name, d=d, D=d + 1, key=key)
+    data = np.asarray(man.sample(jax.random.fold_in(key, 1), n)) @ np.asarray(man.frame).T
+    sigma = idm.schedule.bandwidth(n, d)
+    order = qmc.spatial_order(data)
+    pop = _circle_pop if d == 1 else _sphere_pop
+
+    def draw(k, m):
+        return qmc.sample(k, data, m, sigma=sigma, order=order)
+
+    res = law.bracket(jax.random.fold_in(key, 2), draw, pop, distance=_radial, circle=d == 1,
+                      exact="always", **SMALL)  # fmt: skip
+    big = [
+        _exact(
+            draw(jax.random.fold_in(key, 3 + r), 4096), pop(jax.random.fold_in(key, 5 + r), 4096)
+        )
+        for r in range(2)
+    ]
+    ref, spread = np.mean(big), abs(big[0] - big[1])
+    assert res.converged
+    assert abs(res.value - ref) <= res.error + spread, (res, big)
+    for name_ in ("radial_lower", "dual_lower", "monotone_lower"):
+        if name_ in res.parts:
+            assert below(res.parts[name_], ref + spread), (name_, res.parts)
+    assert res.rel_error < (0.05 if d == 1 else 0.15)
+
+
+def test_extrapolated_estimate_carries_its_spread(key):
+    def draw(k, m):
+        return 0.9 * _sphere_pop(k, m)
+
+    res = law.extrapolated(key, draw, _sphere_pop, distance=_radial, m=128)
+    assert res.kind == "extrapolated"
+    assert abs(res.value - 0.1) <= res.error + 1e-9
+    assert below(res.lower, 0.1)
+
+
+def test_monotone_coupling_is_a_coupling_and_tangential_closed_form(key):
+    x = 0.9 * _circle_pop(key, 300)[np.random.default_rng(0).permutation(300)]
+    c = circle.monotone(x)
+    exact = _exact(x, _circle_pop(jax.random.fold_in(key, 1), 2**13))
+    assert below(exact - _grid_w1(2**13), c.cost)  # a coupling's cost is an upper bound
+    # a uniform ring: the coupling spreads each point over its arc, centred on it (up to the
+    # golden-section search's shift, to which the cost is flat to second order)
+    t = np.linspace(-np.pi / 300, np.pi / 300, 200001)
+    assert c.cost == pytest.approx(np.mean(np.sqrt(1.81 - 1.8 * np.cos(t))), rel=1e-7)
+    # all mass at angle 0 against the uniform circle: W1 with the arc cost is pi / 2
+    assert circle.tangential(np.tile([[1.0, 0.0]], (1000, 1))) == pytest.approx(np.pi / 2, 1e-3)
+
+
+def test_c_transform_allowance_brackets_the_float64_value(key):
+    rng = np.random.default_rng(1)
+    z, a, p = rng.normal(size=(500, 3)), rng.normal(size=(300, 3)), rng.normal(size=300)
+    exact = np.mean(np.min(np.linalg.norm(z[:, None] - a[None], axis=-1) - p, axis=1))
+    lo = law.c_transform_mean(z, a, p, side="low")
+    hi = law.c_transform_mean(z, a, p, side="high")
+    assert lo <= exact <= hi
+    assert hi - lo < 1e-4  # 16 float32 roundings of numbers below S ~ 15 here
