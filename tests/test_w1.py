@@ -85,8 +85,10 @@ def test_exact_matches_pot_for_equal_and_unequal_sizes(key):
     x = man.sample(jax.random.fold_in(key, 1), 96)
     y = 0.9 * man.sample(jax.random.fold_in(key, 2), 128)
     z = man.sample(jax.random.fold_in(key, 3), 97)
-    for a, b in ((x, y[:96]), (x, y), (z, y)):  # equal; lcm 384 (assignment); lcm 12416 (POT)
-        res = w1.w1_result(a, b, method="exact")
+    # equal; lcm 384 (expanded assignment); lcm 384 (POT); lcm 12416 (POT)
+    cases = ((x, y[:96], 0), (x, y, 384), (x, y, 0), (z, y, 0))
+    for a, b, max_size in cases:
+        res = w1.w1_result(a, b, method="exact", max_size=max_size)
         np.testing.assert_allclose(res.value, emd(a, b), rtol=1e-10)
         assert res.converged
         assert res.lower == res.value == res.upper

@@ -18,8 +18,6 @@ sets are randomly offset or rotated grids of the canonical manifold.
 
 from __future__ import annotations
 
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,8 +36,6 @@ __all__ = [
     "span_coordinates",
     "w1_in_frame",
 ]
-
-_HAVE_POT = importlib.util.find_spec("ot") is not None
 
 
 def frame_coordinates(man, x) -> np.ndarray:
@@ -149,8 +145,6 @@ def w1_in_frame(x_frame, ref_frame, ev: EvaluatorConfig, key=None, sampler=None)
             )
             if v is not None
         }
-    if ev.method == "exact" and x_frame.shape[0] != ref_frame.shape[0] and _HAVE_POT:
-        kwargs["max_size"] = 0
     return w1.w1_result(x_frame, ref_frame, method=ev.method, **kwargs)
 
 

@@ -1,9 +1,10 @@
 r"""Exact W1 between two point clouds: an assignment problem, or POT's network simplex.
 
 Between the uniform measures on ``x`` (n points) and ``y`` (m points) with the Euclidean cost:
-for equal sizes, or sizes whose least common multiple is small, the assignment problem on
-float64 distances (SciPy's ``linear_sum_assignment``; each point repeated ``lcm / size``
-times); otherwise POT's network simplex (``ot.emd2``), whose iteration cap is raised from
+for equal sizes the assignment problem on float64 distances (SciPy's
+``linear_sum_assignment``), and, when asked (``max_size``), unequal sizes whose least common
+multiple is small as the assignment with each point repeated ``lcm / size`` times; otherwise
+POT's network simplex (``ot.emd2``), whose iteration cap is raised from
 its default 1e5 (at which it returned values up to 4% high with only a warning, seen at
 12800 x 4096) to ``num_iter_max``. The value is the optimum: ``lower = value = upper``.
 """
@@ -28,14 +29,16 @@ def pairwise(x, y):
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def exact(x, y, *, max_size=8192, num_iter_max=10**8) -> W1Result:
+def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:
     """Exact W1 between the uniform measures on ``x`` (n, D) and ``y`` (m, D), in float64.
 
     Args:
         x: shape ``(n, D)``.
         y: shape ``(m, D)``.
-        max_size: the largest ``lcm(n, m)`` solved as an assignment problem; larger ones go to
-            POT's network simplex.
+        max_size: the largest ``lcm(n, m)`` of unequal sizes solved as an expanded assignment
+            problem; larger ones go to POT's network simplex. Default 0 (equal sizes only):
+            the expanded assignment costs O(lcm^3) against the simplex's O(n m) sized problem
+            (1024 x 160 points, lcm 5120: 11.7 s against 0.41 s on a 2-core CPU).
         num_iter_max: POT's iteration cap.
 
     Returns:

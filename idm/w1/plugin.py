@@ -49,7 +49,8 @@ def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Result:
               computed in the widest float available;
             * ``momentum`` (True): ott's adaptive over-relaxation.
 
-            Exact: ``max_size`` (8192), the largest ``lcm(n, m)`` solved as an assignment.
+            Exact: ``max_size`` (0), the largest ``lcm(n, m)`` of unequal sizes solved as an
+            expanded assignment (larger ones: POT's network simplex).
 
     Returns:
         A :class:`W1Result`.
