@@ -221,6 +221,7 @@ def fit_table(
             entry["error"] = str(e)
             if by_error:
                 entry["dropped"] = dropped_error
+            _floor_free_parts(entry, grp, method, n_boot)  # they need no W1 error bar
             table.append(entry)
             continue
         entry.update(
@@ -239,16 +240,22 @@ def fit_table(
         if used.sum() >= 2:
             pairs = pairwise_slopes(ns[used], vals[used], n_boot=n_boot)
             entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
-        if base_method(method) in BIAS_METHODS:
-            bias = _distance_fit(grp, n_boot)
-            if bias is not None:
-                entry["distance_to_manifold"] = bias
-            if all(math.isfinite(r.w1_tangential) for r in grp):
-                tangential = _component_fit(grp, "w1_tangential", n_boot)
-                if tangential is not None:
-                    entry["tangential"] = tangential
+        _floor_free_parts(entry, grp, method, n_boot)
         table.append(entry)
     return table
+
+
+def _floor_free_parts(entry: dict, grp, method: str, n_boot: int) -> None:
+    """For IDM: the fits of the distance to the manifold and, on the circle, the on-circle W1."""
+    if base_method(method) not in BIAS_METHODS:
+        return
+    bias = _distance_fit(grp, n_boot)
+    if bias is not None:
+        entry["distance_to_manifold"] = bias
+    if all(math.isfinite(r.w1_tangential) for r in grp):
+        tangential = _component_fit(grp, "w1_tangential", n_boot)
+        if tangential is not None:
+            entry["tangential"] = tangential
 
 
 def crossover(rows: list[Row]) -> list[dict]:
