@@ -7,9 +7,11 @@ conf/generate/generate.yaml)
 1. Loads the (n, D) training points from .npy, .npz or .csv and refuses, with one line naming
    the problem and exit status 2 before anything is computed or written, a file that is
    missing, unreadable, empty, not 2-D, holds NaN or inf, or has fewer than 2 points.
-2. ``d=auto`` estimates the intrinsic dimension (``idm.intrinsic_dim``); ``c=auto`` chooses
-   the bandwidth constant on a held-out split (``idm.bandwidth``); sigma = c n^(-1/(d+4))
-   unless ``sigma`` is given.
+2. ``d=auto`` estimates the intrinsic dimension (``idm.intrinsic_dim``); ``scale=auto``
+   measures the data's length scale (``idm.bandwidth.length_scale``: 1 for a unit sphere);
+   ``c=auto`` chooses the bandwidth constant on a held-out split (``idm.bandwidth.select_c``:
+   held-out exact W1, guarded against copying); sigma = c * scale * n^(-1/(d+4)) unless
+   ``sigma`` is given. The reverse process (sde, ode) starts at max(T, 4 sigma^2).
 3. Draws ``num_samples`` IDM samples (``idm.sample``) in batches of ``batch``, with a progress
    bar on a terminal; every batch's key is ``fold_in`` of the root key by its index.
 4. Writes the samples to ``out`` (atomically, format by extension) and ``<stem>.report.json``
@@ -27,7 +29,6 @@ import logging
 import math
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import hydra
@@ -38,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import idm
 from experiments.helpers import preflight, store
+from experiments.helpers.points import load_points, save_points
 from experiments.helpers.schemas import GenerateConfig
 from idm import memorization, neighbours, schedule
 
@@ -63,82 +65,7 @@ def to_config(cfg: DictConfig) -> GenerateConfig:
     return OmegaConf.to_object(cfg)
 
 
-# ----------------------------------------------------------------------------- files
-
-
-def load_points(path: str | Path) -> np.ndarray:
-    """The (n, D) float array in ``path``, or :class:`preflight.InputError` saying what is wrong.
-
-    .npy: the array. .npz: the array named ``data`` or ``x``, or the only array. .csv: numbers
-    separated by commas, one point per line (a header line is skipped).
-    """
-    path = Path(path)
-    field = "data_path"
-    if not path.exists():
-        raise preflight.InputError(field, f"no such file: {path}")
-    if not path.is_file():
-        raise preflight.InputError(field, f"not a file: {path}")
-    if path.stat().st_size == 0:
-        raise preflight.InputError(field, f"empty file: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.keys())
-                name = next((k for k in ("data", "x") if k in names), None)
-                if name is None and len(names) != 1:
-                    raise preflight.InputError(
-                        field, f"{path} holds arrays {names}: name the points 'data' or 'x'"
-                    )
-                x = z[name or names[0]]
-        elif suffix == ".csv":
-            try:
-                x = np.loadtxt(path, delimiter=",", ndmin=2)
-            except ValueError:
-                x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
-        else:
-            raise preflight.InputError(
-                field, f"unknown file type {suffix!r} (allowed: .npy, .npz, .csv)"
-            )
-    except preflight.InputError:
-        raise
-    except PermissionError:
-        raise preflight.InputError(field, f"cannot read {path}: permission denied") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        msg = " ".join(str(err).split())[:160]
-        raise preflight.InputError(field, f"cannot read {path}: {msg}") from None
-    if x.size == 0:
-        raise preflight.InputError(field, f"{path} holds no points (shape {x.shape})")
-    if x.ndim != 2:
-        raise preflight.InputError(field, f"{path} must hold an (n, D) array, got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise preflight.InputError(field, f"{path} must hold real numbers, got dtype {x.dtype}")
-    if x.shape[0] < 2:
-        raise preflight.InputError(field, f"{path} has {x.shape[0]} point; at least 2 are needed")
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        raise preflight.InputError(
-            field,
-            f"{path} has {int(bad.sum())} points with NaN or inf "
-            f"(first at row {int(bad.argmax())})",
-        )
-    return x
-
-
-def save_points(path: str | Path, x: np.ndarray) -> None:
-    """Writes points atomically in the format of the path's extension."""
-    path = Path(path)
-    with store.atomic_path(path) as tmp:
-        if path.suffix == ".npy":
-            with open(tmp, "wb") as f:
-                np.save(f, x)
-        elif path.suffix == ".npz":
-            with open(tmp, "wb") as f:
-                np.savez(f, data=x)
-        else:
-            np.savetxt(tmp, x, delimiter=",", fmt="%.9g")
+# ----------------------------------------------------------------------------- checks
 
 
 def check(cfg: GenerateConfig, data: np.ndarray) -> None:
@@ -146,10 +73,6 @@ def check(cfg: GenerateConfig, data: np.ndarray) -> None:
     n, D = data.shape
     if cfg.d != "auto" and cfg.d > D:
         raise preflight.InputError("d", f"must be <= D = {D} (the data's dimension), got {cfg.d}")
-    if cfg.sigma is not None and cfg.method != "dm" and not cfg.T > cfg.sigma**2:
-        raise preflight.InputError(
-            "T", f"must exceed the stopping time sigma^2 = {cfg.sigma**2:.4g}, got {cfg.T}"
-        )
     item = 8 if cfg.x64 else 4
     batch = min(cfg.batch, cfg.num_samples)
     need = item * (2 * n * D + 2 * cfg.num_samples * D + 6 * batch * D) + 2**29
@@ -186,19 +109,47 @@ def _resolve_d(cfg: GenerateConfig, data) -> tuple[int, dict]:
     return int(est.d), info
 
 
-def _resolve_c(cfg: GenerateConfig, key, data, d: int) -> tuple[float, dict]:
+def _resolve_scale(cfg: GenerateConfig, data) -> tuple[float, dict]:
+    if cfg.scale != "auto":
+        return float(cfg.scale), {"source": "given"}
+    from idm import bandwidth
+
+    scale = bandwidth.length_scale(data)
+    if not scale > 0:
+        raise preflight.InputError("data_path", "all points are equal: the data have no spread")
+    return scale, {"source": "auto", "statistic": "rms distance to the mean"}
+
+
+def _resolve_c(cfg: GenerateConfig, key, data, d: int, scale: float) -> tuple[float, dict]:
     if cfg.c != "auto":
         return float(cfg.c), {"source": "given"}
     from idm import bandwidth
 
-    res = bandwidth.select_c(key, data, d)
+    res = bandwidth.select_c(key, data, d, scale=scale)
     info = {"source": "auto", **bandwidth.summary(res)}
-    log.info("bandwidth: c = %.4g chosen on a held-out split", res.c)
+    log.info("bandwidth: c = %.4g chosen on a held-out split (decided by the %s)", res.c,
+             res.decided_by)  # fmt: skip
     return float(res.c), info
 
 
-def sample_batches(cfg: GenerateConfig, key, data, *, d: int, sigma: float) -> np.ndarray:
-    """``num_samples`` samples in batches of ``batch`` (the last batch truncated)."""
+def start_time(cfg: GenerateConfig, sigma: float) -> float:
+    """The reverse process's start: ``T``, or 4 sigma^2 when that is later (never a refusal).
+
+    ``sigma`` at unit scale (the sampler's coordinates ``(x - mean) / scale``). The start must
+    come before the stopping time sigma^2; a large c can put sigma^2 above the configured T,
+    and then the start follows it. Only the sde and ode solvers use it.
+    """
+    return max(float(cfg.T), 4.0 * sigma**2)
+
+
+def sample_batches(
+    cfg: GenerateConfig, key, data, *, d: int, sigma: float, scale: float = 1.0
+) -> np.ndarray:
+    """``num_samples`` samples in batches of ``batch`` (the last batch truncated).
+
+    ``sigma`` is in data units; the sampler runs at unit scale (``idm.sample`` with ``scale``),
+    where ``T`` lives.
+    """
     batches = math.ceil(cfg.num_samples / cfg.batch)
     size = min(cfg.batch, cfg.num_samples)
     out = []
@@ -211,9 +162,10 @@ def sample_batches(cfg: GenerateConfig, key, data, *, d: int, sigma: float) -> n
                 method=cfg.method,
                 d=d,
                 sigma=sigma,
+                scale=scale,
                 solver=cfg.solver,
                 steps=cfg.steps,
-                T=cfg.T,
+                T=start_time(cfg, sigma / scale),
                 inertia=cfg.inertia,
                 block_size=cfg.block_size,
                 precision=cfg.precision,
@@ -269,10 +221,17 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
     d, d_info = _resolve_d(cfg, x)
     if d > D:
         raise preflight.InputError("d", f"estimated d = {d} exceeds D = {D}")
-    c, c_info = _resolve_c(cfg, jax.random.fold_in(root, _BANDWIDTH), x, d)
-    sigma = float(cfg.sigma) if cfg.sigma is not None else float(schedule.bandwidth(n, d, c))
-    log.info("n = %d, D = %d, d = %d, c = %.4g, sigma = %.4g", n, D, d, c, sigma)
-    samples = sample_batches(cfg, jax.random.fold_in(root, _SAMPLE), x, d=d, sigma=sigma)
+    scale, scale_info = _resolve_scale(cfg, data)
+    c, c_info = _resolve_c(cfg, jax.random.fold_in(root, _BANDWIDTH), x, d, scale)
+    if cfg.sigma is not None:
+        sigma = float(cfg.sigma)
+    else:
+        sigma = float(schedule.bandwidth(n, d, c, scale))
+    log.info("n = %d, D = %d, d = %d, c = %.4g, scale = %.4g, sigma = %.4g", n, D, d, c, scale,
+             sigma)  # fmt: skip
+    samples = sample_batches(
+        cfg, jax.random.fold_in(root, _SAMPLE), x, d=d, sigma=sigma, scale=scale
+    )
     t1 = time.perf_counter()
     rep = {
         "data_path": str(cfg.data_path),
@@ -283,7 +242,10 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
         "d_info": d_info,
         "c": c,
         "c_info": c_info,
+        "scale": scale,
+        "scale_info": scale_info,
         "sigma": sigma,
+        "T": start_time(cfg, sigma / scale),
         "method": cfg.method,
         "solver": cfg.solver,
         "num_samples": cfg.num_samples,
@@ -316,13 +278,13 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
 def main(cfg: DictConfig) -> None:
     rc = to_config(cfg)
     jax.config.update("jax_enable_x64", rc.x64)
-    try:
+
+    def load_checked():
         data = load_points(rc.data_path)
         check(rc, data)
-    except preflight.InputError as err:
-        print(f"error: {err}", file=sys.stderr)  # noqa: T201
-        raise SystemExit(preflight.EXIT_CODE) from None
-    run(rc, data)
+        return data
+
+    run(rc, preflight.refuse(load_checked))
 
 
 if __name__ == "__main__":

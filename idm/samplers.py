@@ -220,6 +220,7 @@ def sample(
     precision="highest",
     shard=None,
     check_finite=True,
+    scale=1.0,
 ):
     """Draw samples from IDM or one of its baselines, using only the empirical score.
 
@@ -244,6 +245,12 @@ def sample(
         on when more than one device is present and ``num_samples`` divides evenly. The
         random draws are the same either way, so sharded and single-device samples agree to
         float tolerance.
+      scale: the data's length scale: 1 (the default: the paper's unit-sphere rule), a positive
+        number, or ``"data"`` (:func:`idm.schedule.length_scale`). With a scale other than 1 the
+        sampler runs on ``(data - mean) / scale`` and maps its samples back, with
+        ``sigma = c * scale * n^(-1/(d+4))`` (a given ``sigma`` is in data units): the forward
+        process's own scale (its stationary law N(0, I/2)) no longer meets the data's, and
+        scaling the data scales sigma and the samples with it.
       check_finite: raise :class:`NonFiniteSamples` naming the step and time where the first
         NaN or inf appeared (the check is computed inside the jitted sampler; reading it waits
         for the result). Input data with non-finite values raises ``ValueError`` either way.
@@ -253,6 +260,20 @@ def sample(
     """
     data = training_set(data)
     check_finite_rows(data)
+    if isinstance(scale, str) or not (_concrete(scale) and float(scale) == 1.0):
+        if isinstance(scale, str) and scale != "data":
+            raise ValueError(f"scale must be a positive number or 'data', got {scale!r}")
+        s = schedule.length_scale(data) if isinstance(scale, str) else scale
+        if _concrete(s) and not float(s) > 0:
+            raise ValueError(f"scale must be > 0, got {s}")
+        centre = jnp.mean(data, axis=0, keepdims=True)
+        out = sample(
+            key, (data - centre) / s, num_samples, method=method, d=d,
+            sigma=None if sigma is None else sigma / s, c=c, solver=solver, steps=steps, T=T,
+            inertia=inertia, t_end=t_end, block_size=block_size, precision=precision,
+            shard=shard, check_finite=check_finite,
+        )  # fmt: skip
+        return (centre + s * out).astype(data.dtype)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if solver not in SOLVERS:
@@ -271,7 +292,10 @@ def sample(
     if _concrete(sigma) and not float(sigma) > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     t_stop = t_end if method == "dm" else sigma**2
-    if _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
+    # T is the start of the reverse process: the exact solver (and the baselines without one)
+    # draw p_stop directly and never use it
+    uses_T = solver != "exact" and method in ("idm", "dm", "early_stop")
+    if uses_T and _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
         raise ValueError(f"T must exceed the stopping time {float(t_stop):.3g}, got T={T}")
     block = min(int(block_size or default_block_size()), n)
     sharding = None

@@ -14,7 +14,7 @@ with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
 
 import jax.numpy as jnp
 
-__all__ = ["alpha", "var", "bandwidth", "time_grid"]
+__all__ = ["alpha", "var", "bandwidth", "length_scale", "time_grid"]
 
 
 def alpha(t):
@@ -30,13 +30,33 @@ def var(t):
     return -jnp.expm1(-2.0 * jnp.asarray(t)) / 2.0
 
 
-def bandwidth(n, d, c=1.0):
-    """IDM bandwidth ``sigma = c * n^(-1/(d+4))``; the stopping time is ``s = sigma^2``.
+def length_scale(data) -> float:
+    r"""The data's length scale: the root-mean-square distance to their mean.
+
+    :math:`\sqrt{\frac1n\sum_i |x_i - \bar x|^2}`, the total spread (Silverman's rule scales
+    a kernel bandwidth by the spread the same way). It is 1 for the uniform law on a unit
+    sphere (every point at distance 1 from the centre): the paper's rule
+    ``sigma = c n^(-1/(d+4))`` is the rule at scale 1. The forward process has a length
+    scale of its own (its stationary law is N(0, I/2)), so data of another scale are
+    sampled in the coordinates ``(x - mean) / scale`` and mapped back (:func:`idm.sample`
+    with ``scale``), which makes the whole sampler equivariant: scale the data, and sigma
+    and the samples scale with them.
+    """
+    import numpy as np
+
+    x = np.asarray(data, np.float64)
+    return float(np.sqrt(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
+
+
+def bandwidth(n, d, c=1.0, scale=1.0):
+    """IDM bandwidth ``sigma = c * scale * n^(-1/(d+4))``; the stopping time is ``s = sigma^2``.
 
     Args:
       n: number of training points (>= 2).
       d: intrinsic dimension of the data manifold (>= 1).
       c: positive constant.
+      scale: the data's length scale (``idm.bandwidth.length_scale``: 1 for a unit sphere, the
+        rule of the paper's experiments).
 
     Returns:
       ``sigma`` as a float (a Python float for Python inputs, so it can be passed as a
@@ -48,7 +68,9 @@ def bandwidth(n, d, c=1.0):
         raise ValueError(f"the intrinsic dimension d must be >= 1, got d={d}")
     if not c > 0:
         raise ValueError(f"c must be > 0, got c={c}")
-    return c * float(n) ** (-1.0 / (d + 4))
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got scale={scale}")
+    return c * scale * float(n) ** (-1.0 / (d + 4))
 
 
 def time_grid(T, t_end, steps):

@@ -51,8 +51,9 @@ def test_gradient_matches_central_difference(key):
 def test_select_c_beats_bad_constants_on_fresh_data(key):
     man, data = _circle(key, N)
     res = bandwidth.select_c(
-        jax.random.fold_in(key, 2), data, 1, num_samples=M, steps=3, grid=(0.25, 1.0, 4.0)
-    )
+        jax.random.fold_in(key, 2), data, 1, num_samples=M, steps=3, grid=(0.25, 1.0, 4.0),
+        criterion="sinkhorn", scale=1.0,
+    )  # fmt: skip
     assert res.n_train + res.n_val == N
     assert res.n_val == N // 5
     assert res.log_c_path.shape == (4,)
@@ -82,8 +83,9 @@ def test_gaussian_blob_selection_avoids_collapse(key):
     # full-dimensional data (d = D = 4): a large c collapses IDM onto the data mean
     data = jax.random.normal(key, (N, 4))
     res = bandwidth.select_c(
-        jax.random.fold_in(key, 1), data, 4, num_samples=M, steps=2, max_copy_fraction=None
-    )
+        jax.random.fold_in(key, 1), data, 4, num_samples=M, steps=2, max_copy_fraction=None,
+        criterion="sinkhorn", scale=1.0,
+    )  # fmt: skip
     assert res.c < 4.0
     assert res.criterion <= float(res.grid_criterion[res.grid_c == 1.0][0]) + 1e-12
     train, val = bandwidth.split(jax.random.fold_in(jax.random.fold_in(key, 1), 0), data, 0.2)
@@ -133,7 +135,7 @@ def test_memorization_guard_keeps_c_where_samples_do_not_copy(key):
     or above the smallest grid value whose samples copy at most 1%."""
     _, data = _circle(key, N)
     grid = (1 / 32, 1 / 8, 0.5, 1.0)
-    kw = dict(num_samples=M, steps=0, grid=grid)
+    kw = dict(num_samples=M, steps=0, grid=grid, criterion="sinkhorn", scale=1.0)
     free = bandwidth.select_c(jax.random.fold_in(key, 2), data, 1, max_copy_fraction=None, **kw)
     guarded = bandwidth.select_c(jax.random.fold_in(key, 2), data, 1, **kw)
     copies = dict(zip(guarded.grid_c.tolist(), guarded.grid_copy_fraction.tolist(), strict=True))
@@ -141,3 +143,43 @@ def test_memorization_guard_keeps_c_where_samples_do_not_copy(key):
     assert free.c < guarded.c_min  # and the unguarded choice goes there
     assert guarded.c >= guarded.c_min
     assert all(v <= 0.01 for c, v in copies.items() if c >= guarded.c_min)
+
+
+def test_length_scale_is_one_on_the_unit_sphere_and_scales_with_the_data():
+    pts = np.array(
+        [[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 1.0], [0, 0, -1.0]]
+    )
+    assert bandwidth.length_scale(pts) == pytest.approx(1.0, abs=1e-15)
+    assert bandwidth.length_scale(7.0 * pts + 3.0) == pytest.approx(7.0, rel=1e-12)
+
+
+def test_w1_selection_bisects_the_guard_and_says_what_decided(key):
+    """On the circle the held-out W1 keeps falling as c shrinks towards copying: the choice is
+    the guard's bisected boundary, where the sampler on all n points copies at most the target,
+    and the largest evaluated c below it copies more."""
+    _, data = _circle(key, N)
+    res = bandwidth.select_c(jax.random.fold_in(key, 2), data, 1, num_samples=M, scale=1.0,
+                             grid=(1 / 32, 1 / 8, 0.5, 1.0), steps=2)  # fmt: skip
+    assert res.criterion_name == "w1"
+    target = 0.6 * 0.01  # guard_margin * max_copy_fraction
+    cs, copies = res.evaluated_c, res.evaluated_copy_fraction
+    at = int(np.flatnonzero(cs == res.c_guard)[0])
+    assert copies[at] <= target
+    assert copies[at - 1] > target  # the bisection's other end
+    assert cs[at] / cs[at - 1] < 1.02  # 8 bisections of a factor 4
+    assert res.c >= res.c_guard
+    assert res.decided_by in ("guard", "criterion")
+    if res.decided_by == "guard":
+        assert res.c == res.c_guard
+
+
+def test_w1_selection_is_scale_free(key):
+    """The same cloud at 10^-3 and 10^3 times its size: the same c, sigma scaled with it."""
+    _, data = _circle(key, N)
+    kw = dict(num_samples=M, grid=(0.25, 0.5, 1.0), steps=2, guard_steps=3)
+    ref = bandwidth.select_c(jax.random.fold_in(key, 3), data, 1, **kw)
+    for factor in (1e-3, 1e3):
+        res = bandwidth.select_c(jax.random.fold_in(key, 3), factor * data, 1, **kw)
+        assert res.c == pytest.approx(ref.c, rel=1e-9)
+        assert res.scale == pytest.approx(factor * ref.scale, rel=1e-9)
+        assert res.sigma == pytest.approx(factor * ref.sigma, rel=1e-9)

@@ -26,7 +26,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import idm
-from experiments import collect, generate, rate
+from experiments import collect, generate, rate, tradeoff
 from experiments.helpers import cells, preflight, store
 from experiments.helpers import rows as rowlib
 from idm import w1
@@ -53,6 +53,17 @@ def _generate_guard(args):
         conf_dir=generate._CONF,
         config_name="generate",
         to_config=generate.to_config,
+        groups=(),
+    )
+
+
+def _tradeoff_guard(args):
+    preflight.guard(
+        args,
+        conf_dir=tradeoff._CONF,
+        config_name="tradeoff",
+        to_config=tradeoff.to_config,
+        check=lambda cfg: tradeoff.check(cfg, tradeoff.load(cfg)[0]),
         groups=(),
     )
 
@@ -141,6 +152,29 @@ def test_generate_refuses_bad_config(args, field, capsys, tmp_path, monkeypatch)
     _assert_refused(capsys, lambda: _generate_guard(args), field, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["splits=0"], "splits"),
+        (["methods=[idm,vae]"], "methods"),
+        (["c_grid=[0.5,-1]"], "c_grid"),
+        (["data=mnist"], "data"),
+        (["d=0"], "d"),
+        (["d=65"], "d"),  # above the digits' D = 64
+        (["scale=-1"], "scale"),
+        (["num_samples=1"], "num_samples"),
+        (["max_copy_fraction=1.5"], "max_copy_fraction"),
+        (["test_fraction=0.001"], "test_fraction"),  # leaves too few test points
+        (["data_path=missing.npy"], "data_path"),
+        (["data_path=points.txt"], "data_path"),
+        (["spilts=5"], "spilts"),  # misspelt key
+    ],
+)
+def test_tradeoff_refuses_bad_input(args, field, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _assert_refused(capsys, lambda: _tradeoff_guard(args), field, tmp_path)
+
+
 def _write(path: Path, kind: str) -> Path:
     ok = np.random.default_rng(0).normal(size=(20, 4))
     if kind == "empty":
@@ -224,6 +258,9 @@ def _cli(module, args, cwd):
         ("experiments.rate", ["-m", "manifold=circle,klein"], "manifold"),
         ("experiments.generate", ["data_path=nan.npy", "num_samples=5", "out=o.npy"], "data_path"),
         ("experiments.generate", ["data_path=missing.npy", "out=o.npy"], "data_path"),
+        ("experiments.tradeoff", ["splits=0"], "splits"),
+        ("experiments.tradeoff", ["data_path=nan.npy"], "data_path"),
+        ("experiments.tradeoff", ["test_fraction=0.001"], "test_fraction"),
     ],
 )
 def test_command_line_refusal_end_to_end(module, args, field, tmp_path):

@@ -156,6 +156,18 @@ def _one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
+def refuse(load: Callable[[], object]) -> object:
+    """``load()``, or, on an :class:`InputError`, its one line on stderr and exit status 2.
+
+    For the checks that need the data, inside an entry point (nothing has been written yet).
+    """
+    try:
+        return load()
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(EXIT_CODE) from None
+
+
 def guard(
     args: Sequence[str],
     *,

@@ -26,6 +26,7 @@ __all__ = [
     "FitConfig",
     "RunConfig",
     "GenerateConfig",
+    "TradeoffConfig",
     "MANIFOLDS",
     "METHODS",
     "BANDWIDTH_METHODS",
@@ -366,8 +367,11 @@ class GenerateConfig:
             ``<stem>.report.json``.
         d: intrinsic dimension, an integer or "auto" (estimated from the data,
             ``idm.intrinsic_dim``).
-        c: bandwidth constant in sigma = c n^(-1/(d+4)), a number or "auto" (chosen on a
-            held-out split, ``idm.bandwidth``).
+        c: bandwidth constant in sigma = c * scale * n^(-1/(d+4)), a number or "auto" (chosen
+            on a held-out split, ``idm.bandwidth.select_c``).
+        scale: the data's length scale in that rule, "auto" (``idm.bandwidth.length_scale``:
+            the root-mean-square distance to the mean; 1 for a unit sphere) or a number (1: the
+            rule without a length scale).
         sigma: the bandwidth itself (overrides d's and c's rule when set).
         method: "idm" or one of the baselines of ``METHODS``.
         solver, steps, T, inertia, precision, block_size: as in ``idm.sample``.
@@ -383,6 +387,7 @@ class GenerateConfig:
     out: str = "samples.npy"
     d: str = "auto"
     c: str = "1.0"
+    scale: str = "auto"
     sigma: float | None = None
     method: str = "idm"
     solver: str = "exact"
@@ -399,6 +404,9 @@ class GenerateConfig:
     def __post_init__(self):
         object.__setattr__(self, "d", _auto_or(self.d, int, "d"))
         object.__setattr__(self, "c", _auto_or(self.c, float, "c"))
+        object.__setattr__(self, "scale", _auto_or(self.scale, float, "scale"))
+        if self.scale != "auto" and not self.scale > 0:
+            raise ValueError(f"scale must be > 0 or 'auto', got {self.scale}")
         if self.d != "auto" and self.d < 1:
             raise ValueError(f"d must be >= 1 or 'auto', got {self.d}")
         if self.c != "auto" and not self.c > 0:
@@ -419,3 +427,94 @@ class GenerateConfig:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
         if os.path.splitext(self.out)[1] not in DATA_SUFFIXES:
             raise ValueError(f"out must end in one of {list(DATA_SUFFIXES)}, got {self.out!r}")
+
+
+TRADEOFF_METHODS = ("idm", "cfdm", "kde", "dm", "train")
+DATASETS = ("digits",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TradeoffConfig:
+    """One run of ``python -m experiments.tradeoff``: novelty against fidelity on real data.
+
+    Attributes:
+        data: a bundled data set ("digits": scikit-learn's 8x8 digits, values / 16, with
+            labels), used when ``data_path`` is not given.
+        data_path: an (n, D) point cloud of your own (.npy, .npz, .csv); no labels, so no
+            classifier score.
+        splits: train/test splits, one per seed.
+        test_fraction: held-out fraction of each split.
+        methods: a subset of ``TRADEOFF_METHODS`` (idm, cfdm, kde over the c grid; dm, train
+            once).
+        c_grid: bandwidth constants, sigma = c * scale * n^(-1/(d+4)).
+        d: intrinsic dimension, an integer or "auto" (estimated on each training split).
+        scale: length scale, a number or "auto" (``idm.bandwidth.length_scale`` of each
+            training split).
+        auto: add IDM at ``c=auto`` (``idm.bandwidth.select_c`` on each training split).
+        max_copy_fraction: the memorization guard of ``c=auto``, and the line drawn in the figure.
+        num_samples: samples per (method, c, split).
+        seed: root seed (every draw derives from it with ``fold_in``).
+        x64: compute in float64.
+        figures: draw tradeoff.png and samples.png.
+        progress: show a progress bar (only on a terminal).
+    """
+
+    data: str = "digits"
+    data_path: str | None = None
+    splits: int = 5
+    test_fraction: float = 0.165
+    methods: tuple[str, ...] = TRADEOFF_METHODS
+    c_grid: tuple[float, ...] = (
+        0.1,
+        0.15,
+        0.2,
+        0.25,
+        0.3,
+        0.35,
+        0.4,
+        0.45,
+        0.5,
+        0.6,
+        0.7,
+        0.85,
+        1.0,
+    )
+    d: str = "auto"
+    scale: str = "auto"
+    auto: bool = True
+    max_copy_fraction: float = 0.01
+    num_samples: int = 4096
+    seed: int = 0
+    x64: bool = True
+    figures: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        _tuple(self, "methods")
+        _tuple(self, "c_grid")
+        object.__setattr__(self, "d", _auto_or(self.d, int, "d"))
+        object.__setattr__(self, "scale", _auto_or(self.scale, float, "scale"))
+        if self.data_path is None:
+            _choice(self.data, DATASETS, "data")
+        elif os.path.splitext(self.data_path)[1] not in DATA_SUFFIXES:
+            raise ValueError(
+                f"data_path must end in one of {list(DATA_SUFFIXES)}, got {self.data_path!r}"
+            )
+        if self.splits < 1:
+            raise ValueError(f"splits must be >= 1, got {self.splits}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if not self.methods:
+            raise ValueError("methods must list at least one method")
+        for m in self.methods:
+            _choice(m, TRADEOFF_METHODS, "methods[...]")
+        if not self.c_grid or not all(c > 0 for c in self.c_grid):
+            raise ValueError(f"c_grid must list positive constants, got {list(self.c_grid)}")
+        if self.d != "auto" and self.d < 1:
+            raise ValueError(f"d must be >= 1 or 'auto', got {self.d}")
+        if self.scale != "auto" and not self.scale > 0:
+            raise ValueError(f"scale must be > 0 or 'auto', got {self.scale}")
+        if not 0 <= self.max_copy_fraction < 1:
+            raise ValueError(f"max_copy_fraction must be in [0, 1), got {self.max_copy_fraction}")
+        if self.num_samples < 2:
+            raise ValueError(f"num_samples must be >= 2, got {self.num_samples}")
