@@ -111,5 +111,5 @@ def test_generate_on_standardized_tabular_data(key, tmp_path):
     assert rep["c_info"]["decided_by"] in ("guard", "criterion")
     w1_idm = w1.w1(samples, test, method="exact")
     w1_train = w1.w1(train, test, method="exact")
-    # measured: 2.93 against 3.17 (IDM closer to the held-out points than the training set)
+    # measured: 3.02 against 3.17 (IDM closer to the held-out points than the training set)
     assert w1_idm < 1.05 * w1_train
