@@ -363,7 +363,8 @@ def tradeoff_figure(rows: list[dict], summary: dict, path: str | Path, max_copy:
     split's own floor (W1 between its halves) and its classifier score are drawn as lines.
     """
     curves = summary["curves"]
-    xlim = _tradeoff_xlim(curves, [r for r in rows if r["is_auto"]], summary)
+    rows_auto = [r for r in rows if r["is_auto"]]
+    xlim = _tradeoff_xlim(curves, rows_auto, summary)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, key, ylabel in (
         (axes[0], "copy_fraction", "copy fraction (nearest / second nearest < 1/3)"),
@@ -388,9 +389,7 @@ def tradeoff_figure(rows: list[dict], summary: dict, path: str | Path, max_copy:
         if train:
             ax.plot(train[0]["w1_test"], train[0][key] if key != "copy_fraction" else 1.0,
                     "s", color=COLORS["train"], ms=8, label="training set")  # fmt: skip
-        auto = (summary.get("auto") or {}).get("per_split", [])
-        rows_auto = [r for r in rows if r["is_auto"]]
-        if auto:
+        if rows_auto:
             ax.plot([r["w1_test"] for r in rows_auto], [r[key] for r in rows_auto], "*",
                     color="k", ms=11, label="idm at c=auto (each split)")  # fmt: skip
         ax.axvline(summary["w1_floor"], color="0.5", ls=":", lw=1,

@@ -94,7 +94,7 @@ def memory_estimate(cfg: RunConfig) -> dict[str, float]:
     block = cfg.method.block_size or 256
     sampler = itemsize * (n * D + 4 * m * D + 2 * m * min(block, n))
     ev = cfg.evaluator
-    if ev.method == "exact" or ev.of_law:  # law evaluators: the floor is an exact plug-in
+    if ev.plugin.method == "exact":  # for the law evaluators too: their floor
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
         if ev.of_law:  # their own exact problem and draws (replicates x draws x k coordinates)
             k = cfg.manifold.embedding_dim
@@ -126,7 +126,7 @@ def check_run(cfg: RunConfig) -> None:
             f"m = {sw.m} (m_ref = {sw.reference_size}) needs about "
             f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available"
         )
-        if cfg.evaluator.method == "exact" or cfg.evaluator.of_law:
+        if cfg.evaluator.plugin.method == "exact":
             # Largest m = m_ref with 24 m^2 + a m + b <= room (the sampler's bytes are a m + b).
             item, n, D = 8 if cfg.x64 else 4, max(sw.ns), mf.ambient_dim
             a = item * (4 * D + 2 * min(cfg.method.block_size or 256, n))

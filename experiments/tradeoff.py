@@ -52,7 +52,7 @@ import idm
 from experiments.helpers import preflight, store
 from experiments.helpers.points import load_points
 from experiments.helpers.schemas import TradeoffConfig
-from idm import bandwidth, intrinsic_dim, memorization, neighbours, schedule, w1
+from idm import bandwidth, intrinsic_dim, memorization, neighbours, rates, schedule, w1
 
 log = logging.getLogger(__name__)
 
@@ -114,37 +114,44 @@ class _Classifier:
 
 def _sample(key, method, train, m, d, sigma, scale):
     """``m`` samples of ``method`` (``sigma`` in data units; the sampler runs at unit scale)."""
-    num = min(m, len(train)) if method == "train" else m
     return np.asarray(
-        idm.sample(key, train, num, method=method, d=d, sigma=sigma, scale=scale, solver="exact")
+        idm.sample(key, train, m, method=method, d=d, sigma=sigma, scale=scale, solver="exact")
     )
 
 
-def _measure(x, train, index, test, classifier) -> dict:
+def _scores(x, classifier) -> dict:
+    """The classifier's share of confident samples and mean top probability (NaN without one)."""
+    confident, confidence = (math.nan, math.nan) if classifier is None else classifier.scores(x)
+    return {"confident": confident, "confidence": confidence}
+
+
+def _measure(x, index, test, classifier) -> dict:
     near = index.knn(x, 2).distances
-    out = {
+    return {
         "copy_fraction": float(np.mean(memorization.is_copy(near))),
         "nn_median": float(np.median(near[:, 0])),
         "w1_test": float(w1.w1(x, test, method="exact")),
-        "confident": math.nan,
-        "confidence": math.nan,
+        **_scores(x, classifier),
     }
-    if classifier is not None:
-        out["confident"], out["confidence"] = classifier.scores(x)
-    return out
+
+
+def _split_indices(cfg: TradeoffConfig, n: int, split: int, root):
+    """The split's key and its test and training indices (a seeded permutation of n)."""
+    key = jax.random.fold_in(jax.random.fold_in(root, _SPLIT), split)
+    perm = np.asarray(jax.random.permutation(key, n))
+    n_test = int(round(cfg.test_fraction * n))
+    return key, perm[:n_test], perm[n_test:]
 
 
 def run_split(cfg: TradeoffConfig, data, labels, split: int, root) -> list[dict]:
     """Every row of one train/test split."""
-    key = jax.random.fold_in(jax.random.fold_in(root, _SPLIT), split)
-    n = len(data)
-    perm = np.asarray(jax.random.permutation(key, n))
-    n_test = int(round(cfg.test_fraction * n))
-    test, train = data[perm[:n_test]], data[perm[n_test:]]
+    key, test_idx, train_idx = _split_indices(cfg, len(data), split, root)
+    test, train = data[test_idx], data[train_idx]
+    n_test = len(test_idx)
     classifier = None
     test_conf = math.nan
     if labels is not None:
-        classifier = _Classifier(train, labels[perm[n_test:]])
+        classifier = _Classifier(train, labels[train_idx])
         test_conf = classifier.scores(test)[0]
     d = intrinsic_dim.estimate(train).d if cfg.d == "auto" else int(cfg.d)
     scale = bandwidth.length_scale(train) if cfg.scale == "auto" else float(cfg.scale)
@@ -170,27 +177,23 @@ def run_split(cfg: TradeoffConfig, data, labels, split: int, root) -> list[dict]
     for method, c, is_auto, decided in jobs:
         t0 = time.perf_counter()
         sigma = schedule.bandwidth(len(train), d, c, scale) if math.isfinite(c) else 1.0
-        k = jax.random.fold_in(sample_key, idm.samplers.METHODS.index(method))
-        if method == "train":
-            x = train
-        else:
-            x = _sample(k, method, train, cfg.num_samples, d, sigma, scale)
         row = dict(base, method=method, c=c, is_auto=is_auto,
                    sigma=sigma if math.isfinite(c) else math.nan, decided_by=decided)  # fmt: skip
-        row.update(_measure(x, train, index, test, classifier))
         if method == "train":  # its nearest training point is itself: not a copy statistic
-            row["copy_fraction"], row["nn_median"] = 1.0, 0.0
+            row.update(copy_fraction=1.0, nn_median=0.0, w1_test=w1_train,
+                       **_scores(train, classifier))  # fmt: skip
+        else:
+            k = jax.random.fold_in(sample_key, idm.samplers.METHODS.index(method))
+            x = _sample(k, method, train, cfg.num_samples, d, sigma, scale)
+            row.update(_measure(x, index, test, classifier))
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
     return rows
 
 
 def _mean_se(v) -> tuple[float, float]:
-    v = np.asarray([x for x in v if math.isfinite(x)], float)
-    if v.size == 0:
-        return math.nan, math.nan
-    se = float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    return float(np.mean(v)), se
+    """Mean and standard error over splits of the finite values (a missing score is NaN)."""
+    return rates.mean_se([x for x in v if math.isfinite(x)])
 
 
 def summarise(cfg: TradeoffConfig, rows: list[dict]) -> dict:
@@ -231,6 +234,7 @@ def summarise(cfg: TradeoffConfig, rows: list[dict]) -> dict:
                 "rel_to_best_grid": None if best is None else r["w1_test"] / best["w1_test"] - 1,
             })  # fmt: skip
         diff = [p["w1_test"] - p["w1_train"] for p in per]
+        diff_mean, diff_se = _mean_se(diff)
         rel = [p["rel_to_best_grid"] for p in per if p["rel_to_best_grid"] is not None]
         out["auto"] = {
             "per_split": per,
@@ -238,8 +242,8 @@ def summarise(cfg: TradeoffConfig, rows: list[dict]) -> dict:
             "max_copy_fraction": float(max(p["copy_fraction"] for p in per)),
             "rel_to_best_grid_max": float(max(rel)) if rel else None,
             "rel_to_best_grid_mean": float(np.mean(rel)) if rel else None,
-            "w1_minus_train_mean": _mean_se(diff)[0],
-            "w1_minus_train_se": _mean_se(diff)[1],
+            "w1_minus_train_mean": diff_mean,
+            "w1_minus_train_se": diff_se,
             "beats_train_in": int(sum(x < 0 for x in diff)),
             "splits": len(per),
         }
@@ -269,9 +273,8 @@ def _figures(cfg: TradeoffConfig, rows, summary, points, out: Path, root) -> lis
     side = int(round(math.sqrt(points.shape[1])))
     auto = [r for r in rows if r["is_auto"] and r["split"] == 0]
     if side * side == points.shape[1] and auto:
-        key = jax.random.fold_in(jax.random.fold_in(root, _SPLIT), 0)
-        perm = np.asarray(jax.random.permutation(key, len(points)))
-        train = points[perm[int(round(cfg.test_fraction * len(points))) :]]
+        key, _, train_idx = _split_indices(cfg, len(points), 0, root)
+        train = points[train_idx]
         r = auto[0]
         panels = []
         for method in ("dm", "idm", "cfdm"):
@@ -327,6 +330,14 @@ def run(cfg: TradeoffConfig, out_dir: str | Path | None = None, data=None) -> di
     return summary
 
 
+def check_run(cfg: TradeoffConfig) -> None:
+    """The checks that need the data, for the command line's guard.
+
+    A bad data file is refused before Hydra writes anything (its run directory and log).
+    """
+    check(cfg, load(cfg)[0])
+
+
 @hydra.main(version_base="1.3", config_path=str(_CONF), config_name="tradeoff")
 def main(cfg: DictConfig) -> None:
     rc = to_config(cfg)
@@ -341,17 +352,14 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from experiments.tradeoff import _CONF, main, to_config
-
-    def _check_with_data(cfg: TradeoffConfig) -> None:
-        check(cfg, load(cfg)[0])  # a bad data file is refused before Hydra writes anything
+    from experiments.tradeoff import _CONF, check_run, main, to_config
 
     preflight.guard(
         sys.argv[1:],
         conf_dir=_CONF,
         config_name="tradeoff",
         to_config=to_config,
-        check=_check_with_data,
+        check=check_run,
         groups=(),
     )
     main()

@@ -64,6 +64,7 @@ import optax
 
 from idm import schedule
 from idm._geometry import sq_dists
+from idm._search import golden_section
 from idm.memorization import copy_fraction
 from idm.samplers import sample
 from idm.w1.exact import exact as exact_w1
@@ -338,19 +339,16 @@ def _select_sinkhorn(
     cost="euclidean",
     steps=10,
     learning_rate=0.1,
-    c_init=1.0,
-    grid=DEFAULT_GRID,
+    grid_c,
     tol=0.02,
     threshold=1e-4,
     max_iterations=3000,
     max_copy_fraction=0.01,
 ) -> BandwidthResult:
-    """The ``criterion="sinkhorn"`` path of :func:`select_c` (see there)."""
-    data = jnp.asarray(data)
-    _check(data, d, num_samples, cost)
-    grid_c = np.unique(np.asarray(list(grid) + [c_init], np.float64))
-    if grid_c.size == 0 or not np.all(grid_c > 0) or not np.all(np.isfinite(grid_c)):
-        raise ValueError(f"grid and c_init must be positive and finite, got {grid_c}")
+    """The ``criterion="sinkhorn"`` path of :func:`select_c` (see there).
+
+    :func:`select_c` has checked the data and built ``grid_c`` (the grid with ``c_init``).
+    """
     if int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if not learning_rate > 0:
@@ -464,35 +462,30 @@ def _select_w1(
     data,
     d,
     *,
-    scale,
     val_fraction,
     num_samples,
-    grid,
-    c_init,
+    grid_c,
     max_copy_fraction,
     guard_steps,
     guard_margin,
     guard_samples,
     steps,
 ) -> BandwidthResult:
-    """The ``criterion="w1"`` path of :func:`select_c` (see there)."""
+    """The ``criterion="w1"`` path of :func:`select_c` (see there), on data at unit scale."""
     train, val = split(jax.random.fold_in(key, 0), data, val_fraction)
     k_sample, k_guard = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
-    grid_c = np.unique(np.asarray(list(grid) + [c_init], np.float64))
     seen: dict[float, tuple[float, float]] = {}
 
     def copies_of_all(c):
         """The guard asks the sampler that will be used: all n points, sigma at n."""
-        sigma = schedule.bandwidth(data.shape[0], int(d), float(c), float(scale))
+        sigma = schedule.bandwidth(data.shape[0], int(d), float(c))
         x = sample(k_guard, data, int(guard_samples), method="idm", sigma=sigma, solver="exact")
         return copy_fraction(x, data)
 
     def evaluate(c):
         c = float(c)
         if c not in seen:
-            value, _ = w1_criterion(
-                k_sample, train, val, c, d, scale=scale, num_samples=num_samples
-            )
+            value, _ = w1_criterion(k_sample, train, val, c, d, num_samples=num_samples)
             seen[c] = (value, copies_of_all(c))
         return seen[c]
 
@@ -530,15 +523,12 @@ def _select_w1(
     best = min(allowed(), key=lambda c: evaluate(c)[0])
     higher = [c for c in grid_c if c > best]
     lower = [c for c in grid_c if c < best]
-    lo = math.log(max(max(lower, default=best / 2), c_guard))
-    hi = math.log(min(higher, default=best * 2))
-    g = (math.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(int(steps)):
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        if evaluate(math.exp(a))[0] < evaluate(math.exp(b))[0]:
-            hi = b
-        else:
-            lo = a
+    golden_section(
+        lambda log_c: evaluate(math.exp(log_c))[0],
+        math.log(max(max(lower, default=best / 2), c_guard)),
+        math.log(min(higher, default=best * 2)),
+        steps,
+    )  # every point it evaluates enters ``seen``
     best = min(allowed(), key=lambda c: evaluate(c)[0])
     if decided != "grid" and max_copy_fraction is not None and best == c_guard:
         decided = "guard"
@@ -546,7 +536,7 @@ def _select_w1(
     n_train = int(train.shape[0])
     return BandwidthResult(
         c=best,
-        sigma=schedule.bandwidth(n_train, int(d), best, scale),
+        sigma=schedule.bandwidth(n_train, int(d), best),
         criterion=evaluate(best)[0],
         c_start=float(grid_c[int(np.argmin(np.where(grid_c >= c_guard, grid_w1, np.inf)))]),
         log_c_path=np.log(cs),
@@ -561,7 +551,6 @@ def _select_w1(
         sinkhorn_converged=True,
         c_min=c_guard if max_copy_fraction is not None else 0.0,
         grid_copy_fraction=grid_copies,
-        scale=float(scale),
         criterion_name="w1",
         decided_by=decided,
         c_guard=c_guard,
@@ -649,7 +638,7 @@ def select_c(
     if criterion == "sinkhorn":
         return _select_sinkhorn(
             key, data, d, scale=scale, val_fraction=val_fraction, num_samples=num_samples,
-            grid=grid, c_init=c_init, max_copy_fraction=max_copy_fraction,
+            grid_c=grid_c, max_copy_fraction=max_copy_fraction,
             steps=10 if steps is None else steps, **sinkhorn_kwargs,
         )  # fmt: skip
     if sinkhorn_kwargs:
@@ -662,10 +651,10 @@ def select_c(
     # the selection runs at unit scale, on the coordinates (x - mean) / scale that idm.sample
     # uses for this scale: the forward process is not scale-free, so a cloud of size 1e3
     # sampled in its own units would not select the c it selects at size 1
-    unit = (data - jnp.mean(data, axis=0, keepdims=True)) / scale
+    unit, _ = schedule.to_unit_scale(data, scale)
     res = _select_w1(
-        key, unit, d, scale=1.0, val_fraction=val_fraction, num_samples=num_samples,
-        grid=grid, c_init=c_init, max_copy_fraction=max_copy_fraction,
+        key, unit, d, val_fraction=val_fraction, num_samples=num_samples,
+        grid_c=grid_c, max_copy_fraction=max_copy_fraction,
         guard_steps=guard_steps, guard_margin=guard_margin,
         guard_samples=guard_samples, steps=steps,
     )  # fmt: skip

@@ -46,9 +46,19 @@ __all__ = [
     "RateFit",
     "fit_rate",
     "local_slopes",
+    "mean_se",
     "pairwise_slopes",
     "predicted_exponent",
 ]
+
+
+def mean_se(values) -> tuple[float, float]:
+    """The mean of ``values`` and its standard error ``sd / sqrt(k)`` (NaN below two values)."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return math.nan, math.nan
+    se = float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    return float(np.mean(v)), se
 
 
 def predicted_exponent(d: int) -> float:
@@ -168,6 +178,22 @@ def _ols_slopes(x: np.ndarray, logy: np.ndarray) -> np.ndarray:
     return np.tensordot(xc, logy, axes=(0, 0)) / np.dot(xc, xc)
 
 
+def _seed_bootstrap(errors, statistic, *, n_boot, seed, level):
+    """Standard error and t half-width of ``statistic`` by the bootstrap over seeds.
+
+    A resample draws s seeds with replacement and keeps each seed's errors at every n together;
+    ``statistic`` maps the log seed-mean errors ``(k, n_boot)`` to ``(..., n_boot)``. The
+    standard deviation over resamples is scaled by ``sqrt(s / (s - 1))`` (the bootstrap's
+    small-sample bias) and the half-width takes the t quantile with s - 1 degrees of freedom.
+    """
+    s = errors.shape[1]
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    idx = rng.integers(0, s, size=(int(n_boot), s))
+    boot = statistic(np.log(errors[:, idx].mean(axis=-1)))
+    se = np.std(boot, axis=-1, ddof=1) * math.sqrt(s / (s - 1))
+    return se, float(stats.t.ppf(0.5 + level / 2, s - 1)) * se
+
+
 def fit_rate(
     ns,
     errors,
@@ -218,12 +244,10 @@ def fit_rate(
 
     q = 0.5 + level / 2
     if s >= 2:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        idx = rng.integers(0, s, size=(int(n_boot), s))
-        boot_logy = np.log(errors[:, idx].mean(axis=-1))  # (k, n_boot)
-        sd_boot = float(np.std(_ols_slopes(x, boot_logy), ddof=1))
-        se = sd_boot * math.sqrt(s / (s - 1))
-        half = float(stats.t.ppf(q, s - 1)) * se
+        se, half = _seed_bootstrap(
+            errors, lambda logy: _ols_slopes(x, logy), n_boot=n_boot, seed=seed, level=level
+        )
+        se, half = float(se), float(half)
         interval, boots = "bootstrap-seeds-t", int(n_boot)
     elif k >= 3:
         resid = logy - (intercept + exponent * x)
@@ -327,14 +351,14 @@ def pairwise_slopes(
     logn = np.log(ns)
     logy = np.log(errors.mean(axis=1))
     slopes = np.diff(logy) / np.diff(logn)
-    q = 0.5 + level / 2
     if s >= 2:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        idx = rng.integers(0, s, size=(int(n_boot), s))
-        boot = np.log(errors[:, idx].mean(axis=-1))  # (k, n_boot)
-        sd = np.std(np.diff(boot, axis=0) / np.diff(logn)[:, None], axis=1, ddof=1)
-        se = sd * math.sqrt(s / (s - 1))
-        half = float(stats.t.ppf(q, s - 1)) * se
+        se, half = _seed_bootstrap(
+            errors,
+            lambda boot: np.diff(boot, axis=0) / np.diff(logn)[:, None],
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+        )
     else:
         se = half = np.full(k - 1, math.nan)
     return [

@@ -266,9 +266,9 @@ def sample(
         s = schedule.length_scale(data) if isinstance(scale, str) else scale
         if _concrete(s) and not float(s) > 0:
             raise ValueError(f"scale must be > 0, got {s}")
-        centre = jnp.mean(data, axis=0, keepdims=True)
+        unit, centre = schedule.to_unit_scale(data, s)
         out = sample(
-            key, (data - centre) / s, num_samples, method=method, d=d,
+            key, unit, num_samples, method=method, d=d,
             sigma=None if sigma is None else sigma / s, c=c, solver=solver, steps=steps, T=T,
             inertia=inertia, t_end=t_end, block_size=block_size, precision=precision,
             shard=shard, check_finite=check_finite,

@@ -14,7 +14,7 @@ with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
 
 import jax.numpy as jnp
 
-__all__ = ["alpha", "var", "bandwidth", "length_scale", "time_grid"]
+__all__ = ["alpha", "var", "bandwidth", "length_scale", "time_grid", "to_unit_scale"]
 
 
 def alpha(t):
@@ -46,6 +46,16 @@ def length_scale(data) -> float:
 
     x = np.asarray(data, np.float64)
     return float(np.sqrt(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
+
+
+def to_unit_scale(data, scale):
+    """``((data - mean) / scale, mean)``: the coordinates the sampler runs in at this scale.
+
+    See :func:`length_scale`; :func:`idm.sample` with ``scale`` and
+    :func:`idm.bandwidth.select_c` both work there.
+    """
+    centre = jnp.mean(data, axis=0, keepdims=True)
+    return (data - centre) / scale, centre
 
 
 def bandwidth(n, d, c=1.0, scale=1.0):

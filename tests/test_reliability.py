@@ -63,7 +63,7 @@ def _tradeoff_guard(args):
         conf_dir=tradeoff._CONF,
         config_name="tradeoff",
         to_config=tradeoff.to_config,
-        check=lambda cfg: tradeoff.check(cfg, tradeoff.load(cfg)[0]),
+        check=tradeoff.check_run,
         groups=(),
     )
 

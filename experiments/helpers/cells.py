@@ -37,7 +37,7 @@ import numpy as np
 import idm
 from experiments.helpers import evaluation
 from experiments.helpers.rows import NearestRow, Row
-from experiments.helpers.schemas import EvaluatorConfig, RunConfig
+from experiments.helpers.schemas import RunConfig
 from idm import manifolds, memorization, neighbours, qmc
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
@@ -105,17 +105,11 @@ class Sweep:
         )
         return cls(cfg, man, root, population)
 
-    @property
-    def plugin_evaluator(self) -> EvaluatorConfig:
-        """The evaluator of the ambient rows and of the floor: exact OT for the law evaluators."""
-        ev = self.cfg.evaluator
-        return EvaluatorConfig(method="exact", reference=ev.reference) if ev.of_law else ev
-
     def reference(self, seed: int) -> SeedReference:
         """The seed's reference and floor, computed on first use."""
         if seed not in self._references:
             cfg, man = self.cfg, self.man
-            ev, sw = self.plugin_evaluator, cfg.sweep
+            ev, sw = cfg.evaluator.plugin, cfg.sweep
             ref, kind = evaluation.reference(
                 man, _key(self.root, _REFERENCE, seed), sw.reference_size, ev.reference
             )
@@ -175,27 +169,35 @@ def check_finite(row: Row) -> None:
         )
 
 
-def _law_draw(cfg: RunConfig, method: str, data, data_span, order, n: int):
-    """``(key, k) -> (k, embedding_dim)`` draws of a span method's law, in span coordinates."""
-    mc, d = cfg.method, cfg.manifold.d
-    sigma = mc.sigma(n, d)
-    if method in qmc.METHODS:
+def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
+    """``(key, k) -> (k, embedding_dim)`` draws of a span method's law, in span coordinates.
 
-        def draw(key, k):
-            return qmc.sample(
-                key,
-                data_span,
-                k,
-                method=method,
-                sigma=sigma,
-                t_end=mc.t_end,
-                order=order,
-                block_size=mc.block_size,
-                precision=mc.precision,
-            )
+    Randomized-QMC draws (``idm.qmc``) for its methods; cfdm's iid draws through its own
+    sampler, projected onto the span.
+    """
+    mc = cfg.method
+    if method not in qmc.METHODS:
 
-        return draw
-    raise ValueError(f"no low-discrepancy draws of {method!r}")
+        def draw_iid(key, k):
+            return evaluation.span_coordinates(man, _sample(cfg, key, data, method, n, k))
+
+        return draw_iid
+    sigma = mc.sigma(n, cfg.manifold.d)
+
+    def draw(key, k):
+        return qmc.sample(
+            key,
+            data_span,
+            k,
+            method=method,
+            sigma=sigma,
+            t_end=mc.t_end,
+            order=order,
+            block_size=mc.block_size,
+            precision=mc.precision,
+        )
+
+    return draw
 
 
 def _plugin_error(res, floor: float) -> tuple[float, str]:
@@ -225,14 +227,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
         t1 = time.perf_counter()
         eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(method))
         if ev.of_law and method in SPAN_METHODS:
-            if method in qmc.METHODS:
-                draw = _law_draw(cfg, method, data, data_span, order, n)
-            else:  # cfdm: iid draws through its own sampler, projected onto the span
-
-                def draw(k, size, method=method):
-                    xs = _sample(cfg, k, data, method, n, size)
-                    return evaluation.span_coordinates(man, xs)
-
+            draw = _law_draw(cfg, man, method, data, data_span, order, n)
             law_res = evaluation.law_w1(
                 ev, eval_key, man, draw, atoms=data_span if method == "train" else None
             )
@@ -256,7 +251,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             res = evaluation.w1_in_frame(
                 evaluation.frame_coordinates(man, x),
                 ref.points,
-                sweep.plugin_evaluator,
+                ev.plugin,
                 eval_key,
                 sweep.population,
             )

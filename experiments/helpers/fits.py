@@ -140,17 +140,6 @@ def _halves(ls) -> dict:
     }
 
 
-def _distance_fit(grp: list[Row], n_boot: int) -> dict | None:
-    """Exponent and half-range local slopes of the mean distance to the manifold.
-
-    Every coupling of the samples' law with the population moves each sample at least to the
-    manifold, so this is a lower bound on W1(law, population) with no evaluation floor (a
-    Monte-Carlo mean over m samples); for IDM it is the O(sigma^2) bias term that sets the
-    predicted rate. None when a row lacks it or it is not positive.
-    """
-    return _component_fit(grp, "manifold_distance", n_boot)
-
-
 def _component_fit(grp: list[Row], key: str, n_boot: int) -> dict | None:
     """A floor-free part of W1 (a Monte-Carlo mean over the draws): exponent and slopes."""
     ns, vals, _, _, bad = _matrix(grp, key)
@@ -246,10 +235,17 @@ def fit_table(
 
 
 def _floor_free_parts(entry: dict, grp, method: str, n_boot: int) -> None:
-    """For IDM: the fits of the distance to the manifold and, on the circle, the on-circle W1."""
+    """For IDM: the fits of the distance to the manifold and, on the circle, the on-circle W1.
+
+    Every coupling of the samples' law with the population moves each sample at least to the
+    manifold, so the mean distance to it is a lower bound on W1(law, population) with no
+    evaluation floor (a Monte-Carlo mean over m samples); for IDM it is the O(sigma^2) bias
+    term that sets the predicted rate. A part is left out when a row lacks it or it is not
+    positive.
+    """
     if base_method(method) not in BIAS_METHODS:
         return
-    bias = _distance_fit(grp, n_boot)
+    bias = _component_fit(grp, "manifold_distance", n_boot)
     if bias is not None:
         entry["distance_to_manifold"] = bias
     if all(math.isfinite(r.w1_tangential) for r in grp):

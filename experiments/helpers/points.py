@@ -15,12 +15,14 @@ from experiments.helpers import preflight, store
 __all__ = ["load_points", "save_points"]
 
 
-def load_points(path: str | Path, field: str = "data_path") -> np.ndarray:
+def load_points(path: str | Path) -> np.ndarray:
     """The (n, D) float array in ``path``, or :class:`preflight.InputError` saying what is wrong.
 
     .npy: the array. .npz: the array named ``data`` or ``x``, or the only array. .csv: numbers
-    separated by commas, one point per line (a header line is skipped).
+    separated by commas, one point per line (a header line is skipped). Refusals name the
+    config field ``data_path``.
     """
+    field = "data_path"
     path = Path(path)
     if not path.exists():
         raise preflight.InputError(field, f"no such file: {path}")

@@ -250,6 +250,11 @@ class EvaluatorConfig:
         """Whether the evaluator measures a method's law (``LAW_EVALUATORS``)."""
         return self.method in LAW_EVALUATORS
 
+    @property
+    def plugin(self) -> EvaluatorConfig:
+        """The evaluator of the plug-in rows and of the floor: exact OT for the law evaluators."""
+        return EvaluatorConfig(method="exact", reference=self.reference) if self.of_law else self
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:

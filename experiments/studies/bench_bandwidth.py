@@ -19,7 +19,6 @@ and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manif
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 
@@ -27,14 +26,9 @@ import jax
 import numpy as np
 
 from experiments.helpers import store
+from idm.rates import mean_se as _mean_se
 
 MANIFOLDS = (("circle", "circle", 1), ("S^2", "sphere", 2), ("T^2", "torus", 2))
-
-
-def _mean_se(xs):
-    xs = np.asarray(xs, np.float64)
-    se = float(xs.std(ddof=1) / math.sqrt(len(xs))) if len(xs) > 1 else math.nan
-    return float(xs.mean()), se
 
 
 def run_one(key, name, d, *, n, D, m, select_kwargs):

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from idm._search import golden_section
+
 __all__ = ["MonotoneCoupling", "arc_means", "monotone", "monotone_potential", "tangential"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
@@ -101,14 +103,7 @@ def monotone(x, *, refine: int = 30) -> MonotoneCoupling:
     def cost(a):
         return float(np.mean(arc_means(xs, a + h * np.arange(m), h)))
 
-    lo, hi = alpha - 2 * h, alpha + 2 * h
-    g = (np.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(refine):
-        c1, c2 = hi - g * (hi - lo), lo + g * (hi - lo)
-        if cost(c1) < cost(c2):
-            hi = c2
-        else:
-            lo = c1
+    lo, hi = golden_section(cost, alpha - 2 * h, alpha + 2 * h, refine)
     alpha = (lo + hi) / 2.0
     return MonotoneCoupling(cost(alpha), xs, alpha)
 

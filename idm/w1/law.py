@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from idm.rates import mean_se as _mean_se
 from idm.w1 import circle as circle_ot
 
 __all__ = ["LawW1", "bracket", "c_transform_mean", "extrapolated"]
@@ -136,12 +137,6 @@ def _exact(x, y):
     cost = np.sqrt(np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0))
     value, log = ot.emd2([], [], cost, numItermax=10**9, log=True)
     return float(value), np.asarray(log["v"]), log["result_code"] == 1
-
-
-def _mean_se(values):
-    v = np.asarray(values, float)
-    se = float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    return float(np.mean(v)), se
 
 
 def _lower(values, z):
