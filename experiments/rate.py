@@ -98,7 +98,8 @@ def memory_estimate(cfg: RunConfig) -> dict[str, float]:
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
         if ev.of_law:  # their own exact problem and draws (replicates x draws x k coordinates)
             k = cfg.manifold.embedding_dim
-            evaluator += _EXACT_BYTES_PER_PAIR * ev.m_exact**2 + 8 * 4 * ev.m_law * (k + 1)
+            evaluator += _EXACT_BYTES_PER_PAIR * max(ev.m_exact, ev.cells) ** 2
+            evaluator += 8 * 4 * max(ev.m_law, ev.m_match) * (k + 1)
     else:  # Sinkhorn: online beyond dense_max entries, so linear in m
         evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
     return {"evaluator": float(evaluator), "sampler": float(sampler)}

@@ -17,3 +17,8 @@ def below(a: float, b: float, rel: float = REL) -> bool:
 def between(lo: float, x: float, hi: float, rel: float = REL) -> bool:
     """``lo <= x <= hi`` up to ``rel``."""
     return below(lo, x, rel) and below(x, hi, rel)
+
+
+def close(a: float, b: float, rel: float = REL) -> bool:
+    """``a == b`` up to ``rel`` times the larger magnitude."""
+    return below(a, b, rel) and below(b, a, rel)

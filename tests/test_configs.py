@@ -33,6 +33,8 @@ TINY = [
     "evaluator.m_law=256",
     "evaluator.m_exact=64",
     "evaluator.m_fresh=128",
+    "evaluator.m_match=512",
+    "evaluator.cells=64",
     "progress=false",
 ]
 # The semidiscrete evaluator at smoke-test size.
@@ -68,6 +70,11 @@ def test_named_experiment_contents():
     long = rate.to_run_config(_compose(["experiment=rate_long"]))
     assert long.sweep.ns[0] <= 1000
     assert long.sweep.ns[-1] >= 100_000
+    assert long.evaluator.m_match >= 2**16  # the matched upper bound that reaches 10^5 on S^2
+    # the multirun's cases (conf/long_d): 8 seeds on the circle, 4 on S^2 .. S^4
+    for case, d, seeds in (("d1", 1, 8), ("d2", 2, 4), ("d4", 4, 4)):
+        rc = rate.to_run_config(_compose(["experiment=rate_long", f"+long_d={case}"]))
+        assert (rc.manifold.d, rc.sweep.seeds, rc.sweep.ns) == (d, seeds, long.sweep.ns)
     dind = rate.to_run_config(_compose(["experiment=d_independence"]))
     assert set(dind.method.names) == {"idm", "early_stop", "kde", "cfdm"}
     assert len(dind.sweep.ns) == 1
@@ -102,12 +109,28 @@ def test_bad_override_fails_at_start_naming_the_key(override, error, key):
         ("manifold.D=1", "manifold.D"),
         ("evaluator.method=emd", "evaluator.method"),
         ("+sweep.nss=[16,32]", "sweep.nss"),
+        ("evaluator.m_match=1", "evaluator.m_match"),
+        ("evaluator.match_passes=-1", "evaluator.match_passes"),
+        ("evaluator.cells=1", "evaluator.cells"),
     ],
 )
 def test_bad_value_fails_when_typed(override, match):
     cfg = _compose([override])
     with pytest.raises(ValueError, match=match):
         rate.to_run_config(cfg)
+
+
+def test_exact_problem_beside_the_matching_only_for_lumpy_laws():
+    from experiments.helpers.schemas import EvaluatorConfig
+
+    ev = EvaluatorConfig(m_match=32768, m_exact=4096)
+    assert evaluation.exact_mode(ev, 1024, discrete=False) == "auto"
+    assert evaluation.exact_mode(ev, 2048, discrete=False) == "never"
+    assert evaluation.exact_mode(ev, 4096, discrete=True) == "auto"  # the training set, whole
+    assert evaluation.exact_mode(ev, 8192, discrete=True) == "never"
+    assert evaluation.exact_mode(EvaluatorConfig(m_match=0), 10**5, discrete=False) == "auto"
+    always = EvaluatorConfig(m_match=32768, exact_mode="always")
+    assert evaluation.exact_mode(always, 10**5, discrete=False) == "always"
 
 
 def test_typo_in_a_yaml_file_fails(tmp_path):

@@ -229,7 +229,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
         if ev.of_law and method in SPAN_METHODS:
             draw = _law_draw(cfg, man, method, data, data_span, order, n)
             law_res = evaluation.law_w1(
-                ev, eval_key, man, draw, atoms=data_span if method == "train" else None
+                ev, eval_key, man, draw, atoms=data_span if method == "train" else None, n=n
             )
             measured = dict(
                 w1=law_res.value,

@@ -173,7 +173,8 @@ def fit_table(
     :func:`reference_exponent`), exponent, ci, se, interval, ns_used, n_range, dropped (the
     points the rule left out), rule, rel_errors (the largest relative error bar per n),
     dropped_invalid (missing, non-finite or unconverged), local_slopes (lower and upper half of
-    the used n range), slopes_per_doubling (between consecutive used n, with intervals), and
+    the used n range), slopes_per_doubling (between consecutive used n, with intervals),
+    bracket_ends (the exponents of the error bars' lower and upper ends over the same n), and
     for IDM the floor-free parts: distance_to_manifold (the radial bias) and, on the circle,
     tangential (W1 along the circle of the projected law); or ``error`` when no fit exists.
     """
@@ -229,9 +230,28 @@ def fit_table(
         if used.sum() >= 2:
             pairs = pairwise_slopes(ns[used], vals[used], n_boot=n_boot)
             entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
+        if by_error and len(fit.ns_used) >= 2:
+            entry["bracket_ends"] = _bracket_ends(grp, fit.ns_used, n_boot)
         _floor_free_parts(entry, grp, method, n_boot)
         table.append(entry)
     return table
+
+
+def _bracket_ends(grp: list[Row], ns_used, n_boot: int) -> dict:
+    """Exponents of the error bars' lower and upper ends over the n the W1 fit used.
+
+    The bracket's middle is the fitted value; where one end is tight and the other loose (on
+    S^d the lower end is near W1, the matched upper end carries the draws' quantisation), the
+    two ends' exponents show how far the error bars alone could move the fitted exponent.
+    """
+    out = {}
+    for end in ("w1_lower", "w1_upper"):
+        ns, vals, _, _, _ = _matrix(grp, end)
+        keep = np.isin(ns, np.asarray(ns_used, float))
+        if keep.sum() >= 2:
+            f = fit_rate(ns[keep], vals[keep], n_boot=n_boot)
+            out[end.removeprefix("w1_")] = {"exponent": f.exponent, "ci": list(f.ci)}
+    return out
 
 
 def _floor_free_parts(entry: dict, grp, method: str, n_boot: int) -> None:

@@ -192,9 +192,18 @@ class EvaluatorConfig:
         m_exact: bracket: size of the exact OT problem.
         m_fresh: bracket: the least draws per replicate, and the fresh population points.
         replicates: law evaluators: independent randomizations (>= 2: standard errors).
-        exact_mode: bracket: "auto" (exact OT when the circle's monotone bracket is wider than
-            auto_rtol, always off the circle), "always" or "never".
+        exact_mode: bracket: "auto" (exact OT when the bracket of the cheaper bounds is wider
+            than auto_rtol; beside the matching only for lumpy laws, see
+            ``evaluation.exact_mode``), "always" or "never".
         exact_replicates: bracket: replicates on which exact OT is solved.
+        m_match: bracket, off the circle: draws of the bisection-matching upper bound
+            (``idm.w1.matching``: median bisection with exact OT in leaves of ``match_leaf``
+            points, then ``match_passes`` refinement passes; 0: none), solved when the bracket
+            of the other bounds is wider than auto_rtol.
+        match_leaf: bracket: the matching's leaf size.
+        match_passes: bracket: the matching's refinement passes.
+        cells: bracket, on S^d with d >= 2: anchors of the radial-tangential lower bound's
+            potential (``idm.w1.sphere``).
         auto_rtol: bracket: the relative error bar under which "auto" skips exact OT.
         z: law evaluators: standard errors added to each bound.
 
@@ -217,6 +226,10 @@ class EvaluatorConfig:
     replicates: int = 2
     exact_mode: str = "auto"
     exact_replicates: int = 1
+    m_match: int = 0
+    match_leaf: int = 256
+    match_passes: int = 4
+    cells: int = 2048
     auto_rtol: float = 0.05
     z: float = 2.0
 
@@ -231,9 +244,13 @@ class EvaluatorConfig:
             raise ValueError(f"evaluator.rtol must be > 0, got {self.rtol}")
         if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"evaluator.epsilon must be > 0, got {self.epsilon}")
-        for name in ("m_law", "m_exact", "m_fresh"):
+        for name in ("m_law", "m_exact", "m_fresh", "match_leaf", "cells"):
             if getattr(self, name) < 2:
                 raise ValueError(f"evaluator.{name} must be >= 2, got {getattr(self, name)}")
+        if self.m_match != 0 and self.m_match < 2:
+            raise ValueError(f"evaluator.m_match must be 0 (off) or >= 2, got {self.m_match}")
+        if self.match_passes < 0:
+            raise ValueError(f"evaluator.match_passes must be >= 0, got {self.match_passes}")
         if self.replicates < 1:
             raise ValueError(f"evaluator.replicates must be >= 1, got {self.replicates}")
         if self.exact_replicates < 1:

@@ -6,6 +6,11 @@
 * :mod:`idm.w1.sinkhorn`: entropic OT (ott-jax) with a certified bracket [lower, upper];
 * :mod:`idm.w1.law`: a law known by its draws against a population law, with an error bar
   (a bracket of certified bounds, or an extrapolation in the number of draws);
+* :mod:`idm.w1.matching`: a permutation coupling of large equal-size sets (median bisection,
+  exact leaves): an upper bound at near-linear cost;
+* :mod:`idm.w1.sphere`: the radial-tangential lower bound against the uniform sphere S^d;
+* :mod:`idm.w1.potential`: the c-transform of a potential on anchors and its mean (the dual
+  lower bounds);
 * :mod:`idm.w1.circle`: the monotone coupling with the uniform circle, its potential, and W1
   along the circle;
 * :mod:`idm.w1.semidiscrete`: a cloud against a continuous population law (no sampling floor on
@@ -13,7 +18,7 @@
 * :mod:`idm.w1._record`: :class:`W1Result`, the record they return, and :class:`W1NotConverged`.
 """
 
-from idm.w1 import circle, exact, law, plugin, semidiscrete, sinkhorn
+from idm.w1 import circle, exact, law, matching, plugin, potential, semidiscrete, sinkhorn, sphere
 from idm.w1._record import W1NotConverged, W1Result
 from idm.w1.plugin import w1, w1_floor, w1_result
 
@@ -23,9 +28,12 @@ __all__ = [
     "circle",
     "exact",
     "law",
+    "matching",
     "plugin",
+    "potential",
     "semidiscrete",
     "sinkhorn",
+    "sphere",
     "w1",
     "w1_floor",
     "w1_result",

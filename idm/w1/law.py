@@ -14,7 +14,10 @@ draws whose empirical measures have mean :math:`\mu` and :math:`\nu`,
 * ``exact_upper``: exact OT (POT's network simplex) between ``m_exact`` draws of :math:`\mu`
   and a randomized population set of the same size;
 * ``monotone_upper`` (``circle=True``): the angle-monotone coupling of ``m`` draws with the
-  continuous circle (:mod:`idm.w1.circle`).
+  continuous circle (:mod:`idm.w1.circle`);
+* ``matched_upper`` (``m_match``, off the circle): a permutation coupling of ``m_match`` draws
+  with a population set of that size, by median bisection with exact leaves and refinement
+  passes (:mod:`idm.w1.matching`): near the exact optimum at sizes exact OT cannot afford.
 
 **Lower bounds.** For any potential :math:`\psi` on anchor points :math:`a_k`, the c-transform
 :math:`f(z) = \min_k |z - a_k| - \psi_k` is 1-Lipschitz, so
@@ -24,13 +27,19 @@ estimated on *fresh* draws of both laws (independent of the potential: unbiased)
 * ``dual_lower``: :math:`\psi` = the network simplex's dual on the population set;
 * ``monotone_lower`` (``circle=True``): the potential of the monotone coupling;
 * ``radial_lower``: :math:`f = -\mathrm{dist}(\cdot, M)` for the population's support M, i.e.
-  the mean distance of the draws to the manifold (``distance``).
+  the mean distance of the draws to the manifold (``distance``);
+* ``sphere_lower`` (``sphere=d``, the uniform S^d with d >= 2): the radial gap and a tangential
+  potential combined in one Kantorovich pair (:mod:`idm.w1.sphere`), fitted on the first
+  replicate and evaluated on ``batches`` fresh randomizations (their spread its error).
 
 ``kind="bracket"`` reports ``value`` = the middle of ``[lower, upper]`` (the best of each side)
 and ``error`` = half its width; ``converged`` when the bracket is not inverted and every solver
 reached its optimum. Which bound is best depends on the regime (measured on the circle, c = 1: the
 exact OT's bounds at n <= 2000 training points, the monotone ones from 4000 on); ``exact="auto"``
-solves the exact problem only when the monotone bracket alone is wider than ``rtol``.
+solves the exact problem only when the cheaper bounds' bracket is wider than ``rtol``, and the
+matching (``m_match``) runs only when the bracket is still wider: exact OT of 4096 points with
+its dual is the tighter pair for lumpy laws (a few hundred training points, the training set
+itself), the matching of 2^15-2^16 draws for smooth ones.
 
 ``kind="extrapolated"`` (:func:`extrapolated`): the plug-in at m, 2m and 4m, extrapolated as
 :math:`W(m) = W_\infty + B m^{-\beta}`; ``error`` is the size of the extrapolation
@@ -41,17 +50,18 @@ estimate, not a certificate.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from idm.rates import mean_se as _mean_se
 from idm.w1 import circle as circle_ot
+from idm.w1 import matching
+from idm.w1 import sphere as sphere_lb
+from idm.w1.potential import c_transform_mean
 
 __all__ = ["LawW1", "bracket", "c_transform_mean", "extrapolated"]
 
@@ -93,42 +103,6 @@ class LawW1:
         return self.error / self.value if self.value > 0 else math.inf
 
 
-@functools.partial(jax.jit, static_argnames=("block",))
-def _c_transform_sum(z, anchors, psi, block):
-    def one(zq):
-        d = jnp.sqrt(jnp.sum((zq[None, :] - anchors) ** 2, axis=-1)) - psi
-        return jnp.min(d)
-
-    return jnp.sum(jax.lax.map(one, z, batch_size=block).astype(jnp.float64))
-
-
-def c_transform_mean(points, anchors, psi, *, block: int = 256, side: str = "exact") -> float:
-    r"""Mean over ``points`` of :math:`f(z) = \min_k |z - a_k| - \psi_k` (every anchor).
-
-    The pairs are computed in float32 (twice the float64 rate here) on points centred at the
-    anchors' mean; each f(z) is then within :math:`8\epsilon_{32} S` of its exact value,
-    :math:`S = \max|z| + \max|a| + \max|\psi|` (a few roundings of numbers below S), and
-    ``side`` moves the mean by that allowance: ``"low"`` returns a value below the exact mean,
-    ``"high"`` one above (``"exact"``: no allowance), so a bound built from it stays a bound.
-    """
-    z = np.asarray(points, np.float64)
-    a = np.asarray(anchors, np.float64)
-    p = np.asarray(psi, np.float64)
-    centre = a.mean(axis=0)
-    z, a = z - centre, a - centre
-    shift = float(np.mean(p))
-    p = p - shift
-    scale = float(np.abs(z).max() * np.sqrt(z.shape[1]) + np.abs(a).max() * np.sqrt(a.shape[1]))
-    scale += float(np.abs(p).max())
-    allowance = 8 * float(np.finfo(np.float32).eps) * scale
-    total = _c_transform_sum(
-        jnp.asarray(z, jnp.float32), jnp.asarray(a, jnp.float32), jnp.asarray(p, jnp.float32),
-        min(block, len(z)),
-    )  # fmt: skip
-    mean = float(total) / len(z) - shift
-    return mean - allowance if side == "low" else mean + allowance if side == "high" else mean
-
-
 def _exact(x, y):
     """Exact OT between uniform clouds (any sizes): value and the dual on y (POT emd)."""
     import ot
@@ -151,6 +125,7 @@ def bracket(
     *,
     distance: Callable[[np.ndarray], np.ndarray] | None = None,
     circle: bool = False,
+    sphere: int = 0,
     m: int = 2**14,
     m_exact: int = 4096,
     m_fresh: int = 2**13,
@@ -159,6 +134,11 @@ def bracket(
     exact: str = "auto",
     exact_replicates: int = 1,
     atoms=None,
+    m_match: int = 0,
+    leaf: int = 256,
+    passes: int = 4,
+    cells: int = 2048,
+    batches: int = 4,
     rtol: float = 0.02,
     z: float = 2.0,
 ) -> LawW1:
@@ -171,14 +151,16 @@ def bracket(
             the population law; a randomly offset or rotated low-discrepancy set is best).
         distance: the distance of points to the population's support (the radial bound).
         circle: the population is the uniform unit circle in the first two coordinates.
+        sphere: d >= 2 when the population is the uniform unit sphere S^d of these
+            coordinates (the radial-tangential bound of :mod:`idm.w1.sphere`); 0 otherwise.
         m: draws per replicate for the monotone coupling (``circle``).
         m_exact: size of the exact OT problem (its draws: the first ``m_exact`` of a replicate).
         m_fresh: the least draws per replicate, and the draws of each law on which a potential
             is evaluated (the first ``m_fresh`` of the next replicate: independent of it).
         anchors: circle points carrying the monotone coupling's potential.
         replicates: independent randomizations (>= 2 for standard errors).
-        exact: ``"auto"`` (the exact problem when the circle bracket is wider than ``rtol``,
-            always when not ``circle``), ``"always"`` or ``"never"``.
+        exact: ``"auto"`` (the exact problem when the cheaper bounds' bracket is wider than
+            ``rtol``), ``"always"`` or ``"never"``.
         exact_replicates: replicates on which the exact problem is solved (its potential is
             evaluated on the next replicate's draws either way); 1 saves the cost of a second
             network simplex and leaves ``exact_upper_se`` NaN (the spread of exact values over
@@ -186,7 +168,16 @@ def bracket(
         atoms: the law's atoms when it is a discrete law (the training set): its means are then
             exact, over every atom, instead of over fresh draws, and with at most ``m_exact``
             atoms the exact problem takes them all.
-        rtol: the relative error bar under which ``exact="auto"`` skips the exact problem.
+        m_match: off the circle, draws of the bisection-matching upper bound
+            (:mod:`idm.w1.matching`, on the first replicate; 0: none), solved when the bracket
+            of the other bounds is wider than ``rtol``.
+        leaf: the matching's exact leaf size.
+        passes: the matching's refinement passes (:func:`idm.w1.matching.refine`).
+        cells: anchors of the sphere bound's tangential potential.
+        batches: independent randomizations (of ``m_fresh / batches`` draws each) on which the
+            sphere bound is evaluated: its standard error is their spread.
+        rtol: the relative error bar under which ``exact="auto"`` skips the exact problem and
+            the matching is skipped.
         z: standard errors added to each bound.
 
     Returns:
@@ -198,8 +189,15 @@ def bracket(
         raise ValueError(f"exact must be 'auto', 'always' or 'never', got {exact!r}")
     t0 = time.perf_counter()
     keys = [jax.random.fold_in(key, r) for r in range(replicates)]
+    if sphere and (circle or sphere < 2):
+        raise ValueError(f"sphere must be 0 or a dimension >= 2 off the circle, got {sphere}")
+    m_match = 0 if circle else int(m_match)
     size = max(m if circle else 0, m_exact if exact != "never" else 0, m_fresh)
-    draws = [np.asarray(draw(jax.random.fold_in(k, 0), size), np.float64) for k in keys]
+    sizes = [max(size, m_match if r == 0 else 0) for r in range(replicates)]
+    draws = [
+        np.asarray(draw(jax.random.fold_in(k, 0), s), np.float64)
+        for k, s in zip(keys, sizes, strict=True)
+    ]
     # every potential is fitted on one replicate and evaluated on the next (independent draws)
     law_points = [np.asarray(atoms, np.float64)] * replicates if atoms is not None else draws
     pop_fresh = [np.asarray(population(jax.random.fold_in(k, 2), m_fresh)) for k in keys]
@@ -241,11 +239,34 @@ def bracket(
         add_lower("monotone_lower", lows)
         parts["tangential"] = float(np.mean([circle_ot.tangential(d[:m]) for d in draws]))
 
+    if sphere:
+        # one potential and b, fitted on replicate 0 (its draws, a population set of its own),
+        # evaluated on `batches` independent fresh randomizations of m_fresh / batches draws
+        k0 = keys[0]
+        cell_points = np.asarray(population(jax.random.fold_in(k0, 8), cells))
+        fit_pop = np.asarray(population(jax.random.fold_in(k0, 9), m_fresh))
+        v = sphere_lb.tangential_potential(draws[0], cell_points, sphere)
+        b = sphere_lb.best_b(draws[0][:m_fresh], fit_pop, cell_points, v)
+        size_b = max(m_fresh // batches, 2)
+        law_exact = None if atoms is None else sphere_lb.law_side(law_points[0], cell_points, v, b)
+        values = []
+        for j in range(batches):
+            kj = jax.random.fold_in(k0, 20 + j)
+            pop_side = np.asarray(population(jax.random.fold_in(kj, 1), size_b))
+            law_j = law_exact
+            if law_j is None:
+                law_j = sphere_lb.law_side(draw(kj, size_b), cell_points, v, b)
+            values.append(law_j - sphere_lb.population_side(pop_side, cell_points, v, b))
+        add_lower("sphere_lower", values)
+        parts["sphere_b"] = b
+
     def width():
-        lo, up = max(lowers, default=-math.inf), min(uppers, default=math.inf)
+        if not (lowers and uppers):
+            return math.inf
+        lo, up = max(lowers), min(uppers)
         return (up - lo) / 2 / max((up + lo) / 2, 1e-300)
 
-    if exact == "always" or (exact == "auto" and (not circle or width() > rtol)):
+    if exact == "always" or (exact == "auto" and width() > rtol):
         ups, lows, ok = [], [], True
         small = atoms is not None and len(law_points[0]) <= m_exact
         for r, k in enumerate(keys[: max(1, min(exact_replicates, replicates))]):
@@ -261,8 +282,16 @@ def bracket(
         add_lower("dual_lower", lows)
         parts["exact_optimal"] = float(ok)
 
+    if m_match and width() > rtol:
+        y = np.asarray(population(jax.random.fold_in(keys[0], 7), m_match))
+        matched = matching.match(
+            jax.random.fold_in(keys[0], 10), draws[0][:m_match], y, leaf=leaf, passes=passes
+        )
+        add_upper("matched_upper", [matched.cost])
+        parts["matched_optimal"] = float(matched.optimal)
+
     lower, upper = max(lowers, default=0.0), min(uppers, default=math.nan)
-    inverted = lower > upper
+    inverted = not lower <= upper  # also when no upper bound was computed (NaN)
     value = (lower + upper) / 2
     error = abs(upper - lower) / 2
     return LawW1(
@@ -271,8 +300,18 @@ def bracket(
         upper=float(upper),
         error=float(error),
         kind="bracket",
-        converged=bool(not inverted and parts.get("exact_optimal", 1.0) == 1.0),
-        m=int(max(m if circle else 0, m_exact if "exact_upper" in parts else 0)),
+        converged=bool(
+            not inverted
+            and parts.get("exact_optimal", 1.0) == 1.0
+            and parts.get("matched_optimal", 1.0) == 1.0
+        ),
+        m=int(
+            max(
+                m if circle else 0,
+                m_exact if "exact_upper" in parts else 0,
+                m_match if "matched_upper" in parts else 0,
+            )
+        ),
         replicates=int(replicates),
         parts=parts,
         seconds=time.perf_counter() - t0,
