@@ -129,6 +129,8 @@ def test_exact_problem_beside_the_matching_only_for_lumpy_laws():
     assert evaluation.exact_mode(ev, 4096, discrete=True) == "auto"  # the training set, whole
     assert evaluation.exact_mode(ev, 8192, discrete=True) == "never"
     assert evaluation.exact_mode(EvaluatorConfig(m_match=0), 10**5, discrete=False) == "auto"
+    # the circle has no matching (its monotone coupling is exact): the exact problem stays
+    assert evaluation.exact_mode(ev, 10**5, discrete=False, circle=True) == "auto"
     always = EvaluatorConfig(m_match=32768, exact_mode="always")
     assert evaluation.exact_mode(always, 10**5, discrete=False) == "always"
 

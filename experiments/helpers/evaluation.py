@@ -190,17 +190,17 @@ def _distance(man):
     return distance
 
 
-def exact_mode(ev: EvaluatorConfig, n: int | None, discrete: bool) -> str:
+def exact_mode(ev: EvaluatorConfig, n: int | None, discrete: bool, circle: bool = False) -> str:
     """The bracket's ``exact`` argument for a law of n training points.
 
-    Beside the matching (``m_match``), "auto" solves the exact problem only where it can
-    tighten the bracket: a lumpy law, the training set itself with at most ``m_exact`` atoms
-    (it enters whole) or a smooth law of at most ``m_exact / 4`` training points. Measured on
-    S^2 (the CPU default, 3 seeds): with the exact problem IDM's largest error bar went from
-    6.4% to 2.7% at n = 64 and from 7.4% to 4.7% at 1024, and stayed 6.1% at 2048, where its
-    2-3 s per row bought nothing.
+    Beside the matching (``m_match``, off the circle), "auto" solves the exact problem only
+    where it can tighten the bracket: a lumpy law, the training set itself with at most
+    ``m_exact`` atoms (it enters whole) or a smooth law of at most ``m_exact / 4`` training
+    points. Measured on S^2 (the CPU default, 3 seeds): with the exact problem IDM's largest
+    error bar went from 6.4% to 2.7% at n = 64 and from 7.4% to 4.7% at 1024, and stayed 6.1%
+    at 2048, where its 2-3 s per row bought nothing. On the circle (no matching) "auto" stays.
     """
-    if ev.exact_mode != "auto" or not ev.m_match or n is None:
+    if ev.exact_mode != "auto" or not ev.m_match or n is None or circle:
         return ev.exact_mode
     return "auto" if n <= (ev.m_exact if discrete else ev.m_exact // 4) else "never"
 
@@ -212,6 +212,7 @@ def law_w1(ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = N
     when it is the training set.
     """
     population, distance = _population(man), _distance(man)
+    circle = is_uniform_circle(man)
     if ev.method == "extrapolated":
         return law.extrapolated(
             key, draw, population, distance=distance, m=ev.m_law, replicates=ev.replicates
@@ -221,13 +222,13 @@ def law_w1(ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = N
         draw,
         population,
         distance=distance,
-        circle=is_uniform_circle(man),
+        circle=circle,
         sphere=uniform_sphere_dim(man),
         m=ev.m_law,
         m_exact=ev.m_exact,
         m_fresh=ev.m_fresh,
         replicates=ev.replicates,
-        exact=exact_mode(ev, n, atoms is not None),
+        exact=exact_mode(ev, n, atoms is not None, circle),
         exact_replicates=ev.exact_replicates,
         atoms=atoms,
         m_match=ev.m_match,
