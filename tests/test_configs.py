@@ -71,8 +71,8 @@ def test_named_experiment_contents():
     assert long.sweep.ns[0] <= 1000
     assert long.sweep.ns[-1] >= 100_000
     assert long.evaluator.m_match >= 2**16  # the matched upper bound that reaches 10^5 on S^2
-    # the multirun's cases (conf/long_d): 8 seeds on the circle, 4 on S^2 .. S^4
-    for case, d, seeds in (("d1", 1, 8), ("d2", 2, 4), ("d4", 4, 4)):
+    # the multirun's cases (conf/long_d): 8 seeds on the circle, 4 on S^2, 3 on S^3 and S^4
+    for case, d, seeds in (("d1", 1, 8), ("d2", 2, 4), ("d4", 4, 3)):
         rc = rate.to_run_config(_compose(["experiment=rate_long", f"+long_d={case}"]))
         assert (rc.manifold.d, rc.sweep.seeds, rc.sweep.ns) == (d, seeds, long.sweep.ns)
     dind = rate.to_run_config(_compose(["experiment=d_independence"]))
