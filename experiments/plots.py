@@ -122,9 +122,12 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
             ax.plot(ns, floor_factor * floor, color="0.6", ls=":", lw=1,
                     label=f"{floor_factor:g}x floor")  # fmt: skip
         slope_pred = predicted_exponent(d)
+        smallest = np.inf  # the least positive mean W1 of the panel (for its lower y limit)
         for method in ordered(r.method for r in grp):
             mg = [r for r in grp if r.method == method]
             x, mean, lo, hi = mean_band(mg, "w1")
+            if np.any(mean > 0):
+                smallest = min(smallest, float(np.min(mean[mean > 0])))
             _, err, _, _ = mean_band(mg, "w1_error")
             c = _color(method)
             f = fit_of.get((*key, method), {})
@@ -195,6 +198,8 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
         ax.set(
             xscale="log", yscale="log", xlabel="n (training points)", ylabel="W1", title=_label(key)
         )
+        if np.isfinite(smallest):  # a lower bound of 0 (no certificate there) runs off the panel
+            ax.set_ylim(bottom=max(ax.get_ylim()[0], smallest / 4))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no overlapping labels
         ax.legend(fontsize=7)
     _save(fig, path)

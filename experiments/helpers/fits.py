@@ -206,6 +206,10 @@ def fit_table(
             entry["rule"] = f"mean W1 > {floor_factor:g} x floor"
             kw = {"floors": floors, "floor_factor": floor_factor}
         try:
+            if by_error and len(ns) < 2:
+                raise ValueError(
+                    f"fewer than two n with every error bar under {max_rel_error:g} of the value"
+                )
             fit = fit_rate(ns, vals, n_boot=n_boot, **kw)
         except ValueError as e:
             entry["error"] = str(e)
