@@ -18,7 +18,7 @@ import numpy as np
 
 from idm.w1._record import W1NotConverged, W1Result, check_clouds
 
-__all__ = ["exact", "pairwise"]
+__all__ = ["exact", "pairwise", "pot_cost"]
 
 
 def pairwise(x, y):
@@ -27,6 +27,14 @@ def pairwise(x, y):
     x, y = x - mu, y - mu
     sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
     return np.sqrt(np.maximum(sq, 0.0))
+
+
+def pot_cost(x, y):
+    """Float64 Euclidean distances as POT's ``ot.dist`` gives them (the network-simplex bounds')."""
+    import ot
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return np.sqrt(np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0))
 
 
 def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:

@@ -61,6 +61,7 @@ from idm.rates import mean_se as _mean_se
 from idm.w1 import circle as circle_ot
 from idm.w1 import matching
 from idm.w1 import sphere as sphere_lb
+from idm.w1.exact import pot_cost
 from idm.w1.potential import c_transform_mean
 
 __all__ = ["LawW1", "bracket", "c_transform_mean", "extrapolated"]
@@ -107,9 +108,7 @@ def _exact(x, y):
     """Exact OT between uniform clouds (any sizes): value and the dual on y (POT emd)."""
     import ot
 
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    cost = np.sqrt(np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0))
-    value, log = ot.emd2([], [], cost, numItermax=10**9, log=True)
+    value, log = ot.emd2([], [], pot_cost(x, y), numItermax=10**9, log=True)
     return float(value), np.asarray(log["v"]), log["result_code"] == 1
 
 

@@ -26,6 +26,8 @@ import dataclasses
 
 import numpy as np
 
+from idm.w1.exact import pot_cost
+
 __all__ = ["Matching", "bisection", "match", "refine"]
 
 
@@ -50,15 +52,17 @@ def _leaf(x, y):
     """The optimal permutation between two small equal-size sets, and whether it is optimal."""
     import ot
 
-    cost = np.sqrt(np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0))
-    plan, log = ot.emd([], [], cost, numItermax=10**9, log=True)
+    plan, log = ot.emd([], [], pot_cost(x, y), numItermax=10**9, log=True)
     return np.argmax(plan, axis=1), log["result_code"] == 1
 
 
-def _split(points, ix):
-    """The two halves of ``ix`` at the median along the axis of largest extent of ``points``."""
-    axis = int(np.argmax(points.max(axis=0) - points.min(axis=0)))
-    order = ix[np.argsort(points[:, axis], kind="stable")]
+def _widest_axis(points) -> int:
+    return int(np.argmax(points.max(axis=0) - points.min(axis=0)))
+
+
+def _halves(values, ix):
+    """``ix`` ordered by ``values`` and cut at the median."""
+    order = ix[np.argsort(values, kind="stable")]
     h = len(ix) // 2
     return order[:h], order[h:]
 
@@ -72,7 +76,22 @@ def _check(x, y, leaf):
     return x, y
 
 
-def _result(x, y, perm, leaves, optimal) -> Matching:
+def _cut_and_solve(x, y, ix, iy, leaf, split) -> Matching:
+    """Splits (ix, iy) by ``split`` down to ``leaf`` points a side, solves each leaf exactly."""
+    perm = np.empty(len(x), np.int64)
+    stack, leaves, optimal = [(ix, iy)], 0, True
+    while stack:
+        ix, iy = stack.pop()
+        if len(ix) <= leaf:
+            p, good = _leaf(x[ix], y[iy])
+            perm[ix] = iy[p]
+            leaves, optimal = leaves + 1, optimal and bool(good)
+            continue
+        stack += split(ix, iy)
+    return _matching(x, y, perm, leaves, optimal)
+
+
+def _matching(x, y, perm, leaves, optimal) -> Matching:
     cost = float(np.mean(np.linalg.norm(x - y[perm], axis=1)))
     return Matching(cost=cost, perm=perm, leaves=leaves, optimal=optimal)
 
@@ -90,23 +109,14 @@ def bisection(x, y, *, leaf: int = 256) -> Matching:
         two empirical measures (equal to it when ``m <= leaf``).
     """
     x, y = _check(x, y, leaf)
-    m = len(x)
-    perm = np.empty(m, np.int64)
-    stack, leaves, optimal = [(np.arange(m), np.arange(m))], 0, True
-    while stack:
-        ix, iy = stack.pop()
-        if len(ix) <= leaf:
-            p, good = _leaf(x[ix], y[iy])
-            perm[ix] = iy[p]
-            leaves, optimal = leaves + 1, optimal and bool(good)
-            continue
-        both = np.concatenate([x[ix], y[iy]])
-        axis = int(np.argmax(both.max(axis=0) - both.min(axis=0)))
-        ox = ix[np.argsort(x[ix, axis], kind="stable")]
-        oy = iy[np.argsort(y[iy, axis], kind="stable")]
-        h = len(ix) // 2
-        stack += [(ox[:h], oy[:h]), (ox[h:], oy[h:])]
-    return _result(x, y, perm, leaves, optimal)
+
+    def split(ix, iy):  # each set at its own median, along the widest axis of their union
+        axis = _widest_axis(np.concatenate([x[ix], y[iy]]))
+        (x0, x1), (y0, y1) = _halves(x[ix, axis], ix), _halves(y[iy, axis], iy)
+        return [(x0, y0), (x1, y1)]
+
+    everything = np.arange(len(x))
+    return _cut_and_solve(x, y, everything, everything, leaf, split)
 
 
 def refine(key, x, y, perm, *, leaf: int = 256, passes: int = 4) -> Matching:
@@ -119,7 +129,7 @@ def refine(key, x, y, perm, *, leaf: int = 256, passes: int = 4) -> Matching:
     import jax
 
     x, y = _check(x, y, leaf)
-    perm = np.asarray(perm, np.int64).copy()
+    perm = np.asarray(perm, np.int64)
     m, k = x.shape
     if not np.array_equal(np.sort(perm), np.arange(m)):
         raise ValueError("perm must be a permutation of range(len(x))")
@@ -127,19 +137,14 @@ def refine(key, x, y, perm, *, leaf: int = 256, passes: int = 4) -> Matching:
     for p in range(passes):
         rotation = np.asarray(jax.random.orthogonal(jax.random.fold_in(key, p), k), np.float64)
         mid = ((x + y[perm]) / 2) @ rotation
-        new = perm.copy()
-        stack = [np.arange(m)]
-        while stack:
-            ix = stack.pop()
-            if len(ix) <= leaf:
-                iy = perm[ix]
-                q, good = _leaf(x[ix], y[iy])
-                new[ix] = iy[q]
-                leaves, optimal = leaves + 1, optimal and bool(good)
-                continue
-            stack += list(_split(mid[ix], ix))
-        perm = new
-    return _result(x, y, perm, leaves, optimal)
+
+        def split(ix, iy, mid=mid, perm=perm):  # the pairs stay together
+            axis = _widest_axis(mid[ix])
+            return [(h, perm[h]) for h in _halves(mid[ix, axis], ix)]
+
+        step = _cut_and_solve(x, y, np.arange(m), perm, leaf, split)
+        perm, leaves, optimal = step.perm, leaves + step.leaves, optimal and step.optimal
+    return _matching(x, y, perm, leaves, optimal)
 
 
 def match(key, x, y, *, leaf: int = 256, passes: int = 4) -> Matching:

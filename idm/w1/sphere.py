@@ -41,6 +41,7 @@ import math
 
 import numpy as np
 
+from idm.w1.exact import pot_cost
 from idm.w1.potential import c_transform_mean
 
 __all__ = [
@@ -104,8 +105,7 @@ def tangential_potential(law_points, anchors, d: int) -> np.ndarray:
     p = np.bincount(near.row, weights=np.exp(-(near.data**2) / (2 * s * s)), minlength=k)
     p = p / p.sum()
     q = np.full(k, 1.0 / k)
-    cost = np.sqrt(np.maximum(ot.dist(a, a, metric="sqeuclidean"), 0.0))
-    _, log = ot.emd2(p, q, cost, numItermax=10**9, log=True)
+    _, log = ot.emd2(p, q, pot_cost(a, a), numItermax=10**9, log=True)
     return np.asarray(log["v"], np.float64)
 
 
