@@ -14,12 +14,14 @@ conf/generate/generate.yaml)
    ``sigma`` is given. The reverse process (sde, ode) starts at max(T, 4 sigma^2).
 3. Draws ``num_samples`` IDM samples (``idm.sample``) in batches of ``batch``, with a progress
    bar on a terminal; every batch's key is ``fold_in`` of the root key by its index.
-4. Writes the samples to ``out`` (atomically, format by extension) and ``<stem>.report.json``
-   beside it: n, D, d, c, sigma and where they came from, the copy fraction (a sample is a
-   copy when its nearest training point is 3 times closer than the second), the quantiles of
-   the nearest-training distances beside the training set's own nearest-neighbour spacing, and
-   where the copies lie (the local spacing of the data around them: a fixed-bandwidth kernel
-   copies in sparse tails).
+4. Writes the samples to ``out`` (atomically, format by extension) and ``<out>.report.json``
+   beside it (an existing file is replaced only with ``overwrite=true``; ``out`` may not be the
+   input, and its folder must exist): n, D, d, c, sigma and where they came from, the copy
+   fraction (a sample is a copy when its nearest training point is 3 times closer than the
+   nearest distinct one, duplicated training rows counting once: ``duplicate_rows``), the
+   quantiles of the nearest-training distances beside the training set's own
+   nearest-neighbour spacing, and where the copies lie (the local spacing of the data around
+   them: a fixed-bandwidth kernel copies in sparse tails).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import idm
 from experiments.helpers import preflight, store
 from experiments.helpers.points import load_points, save_points
 from experiments.helpers.schemas import GenerateConfig
-from idm import memorization, neighbours, schedule
+from idm import intrinsic_dim, memorization, neighbours, schedule
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,45 @@ def to_config(cfg: DictConfig) -> GenerateConfig:
 # ----------------------------------------------------------------------------- checks
 
 
+def report_path(out: str | Path) -> Path:
+    """The report of an output file: ``<out>.report.json``.
+
+    From the whole name, so ``x.npy`` and ``x.csv`` have reports of their own.
+    """
+    out = Path(out)
+    return out.with_name(out.name + ".report.json")
+
+
+def check_paths(cfg: GenerateConfig) -> None:
+    """Never lose a file: ``out`` is not the input and its folder exists.
+
+    Neither ``out`` nor its report is replaced unless ``overwrite=true``.
+    """
+    out, data = Path(cfg.out), Path(cfg.data_path)
+    if out.exists() and data.exists() and out.resolve() == data.resolve():
+        raise preflight.InputError("out", f"{cfg.out} is the input data_path; name another file")
+    for path in (out, report_path(out)):
+        preflight.check_output(path, overwrite=cfg.overwrite)
+
+
 def check(cfg: GenerateConfig, data: np.ndarray) -> None:
-    """Checks between the config and the data (dimensions, stopping time, memory)."""
+    """Checks between the config and the data (paths, dimensions, stopping time, memory)."""
+    check_paths(cfg)
     n, D = data.shape
     if cfg.d != "auto" and cfg.d > D:
         raise preflight.InputError("d", f"must be <= D = {D} (the data's dimension), got {cfg.d}")
+    distinct = memorization.distinct(data).points.shape[0]
+    if distinct < 2:
+        raise preflight.InputError(
+            "data_path", f"all {n} points are equal (one distinct point): the data have no spread"
+        )
+    need = intrinsic_dim.DEFAULT_K[intrinsic_dim.METHODS[0]] + 1
+    if cfg.d == "auto" and distinct < need:
+        raise preflight.InputError(
+            "d",
+            f"d=auto needs at least {need} distinct points to estimate the intrinsic dimension, "
+            f"the data have {distinct}{f' ({n} rows)' if n != distinct else ''}; give d=INT",
+        )
     item = 8 if cfg.x64 else 4
     batch = min(cfg.batch, cfg.num_samples)
     need = item * (2 * n * D + 2 * cfg.num_samples * D + 6 * batch * D) + 2**29
@@ -99,8 +135,6 @@ def _progress(cfg: GenerateConfig, total: int, desc: str):
 def _resolve_d(cfg: GenerateConfig, data) -> tuple[int, dict]:
     if cfg.d != "auto":
         return cfg.d, {"source": "given"}
-    from idm import intrinsic_dim
-
     # 5000 query points: the estimator's accuracy target (d = 1..8 to +-0.5) holds there, and
     # the cost stays 5000 x n x D however large the file.
     est = intrinsic_dim.estimate(data, max_queries=5000)
@@ -176,37 +210,62 @@ def sample_batches(
 
 
 def report(samples, data, *, max_queries: int = 20000, key=None) -> dict:
-    """Copies, nearest-training distances and where the copies lie."""
+    """Copies, nearest-training distances and where the copies lie.
+
+    Against the distinct training points (``idm.memorization.distinct``): duplicated rows count
+    once, for the copy rule and for the training set's own spacing. Every value is finite or
+    None (a ratio over a zero spacing, say).
+    """
     m = samples.shape[0]
     idx = np.arange(m)
     if m > max_queries:  # the statistics of a uniform subsample of the samples
         key = jax.random.key(0) if key is None else key
         idx = np.sort(np.asarray(jax.random.permutation(key, m)[:max_queries]))
     x = samples[idx]
-    k = min(_SPACING_K, data.shape[0])
-    near = neighbours.nearest_distances(x, data, k=k)
-    copies = memorization.is_copy(near[:, :2])
-    sub = data[: min(data.shape[0], max_queries)]
-    train_nn = neighbours.nearest_distances(sub, data, k=2)[:, 1]
+    training = memorization.TrainingIndex(data)
+    near = training.nearest(x)
+    copies = memorization.is_copy(near, tolerance=training.tolerance)
+    points = training.distinct.points
+    k = min(_SPACING_K, points.shape[0])
+    spacing = neighbours.nearest_distances(x, points, k=k)[:, k - 1]
+    sub = points[: min(points.shape[0], max_queries)]
+    train_nn = (
+        neighbours.knn(sub, points, 1, exclude=np.arange(len(sub))).distances[:, 0]
+        if points.shape[0] >= 2
+        else np.zeros(0)
+    )
     q = [5, 25, 50, 75, 95]
     quantiles = np.percentile(near[:, 0], q).tolist()
+    train_spacing = float(np.median(train_nn)) if train_nn.size else None
     out = {
         "samples_measured": int(len(idx)),
         "copy_fraction": float(np.mean(copies)),
         "copies": int(np.sum(copies)),
+        "copy_rule": memorization.RULE,
+        "duplicate_rows": training.duplicates,
+        "distinct_points": int(points.shape[0]),
+        "duplicate_tolerance": training.tolerance,
         "nearest_quantiles": dict(zip(map(str, q), quantiles, strict=True)),
-        "train_spacing_median": float(np.median(train_nn)),
-        "nearest_over_spacing": float(np.median(near[:, 0]) / max(np.median(train_nn), 1e-300)),
+        "train_spacing_median": train_spacing,
+        "nearest_over_spacing": _ratio(float(np.median(near[:, 0])), train_spacing),
     }
     if copies.any():
-        spacing = near[:, k - 1]
         out["copy_locations"] = {
-            "local_spacing_ratio": float(np.median(spacing[copies]) / np.median(spacing)),
-            "note": f"median distance to the {k}-th nearest training point around the copies, "
-            "over the same for all samples (> 1: the copies lie in sparse regions)",
+            "local_spacing_ratio": _ratio(
+                float(np.median(spacing[copies])), float(np.median(spacing))
+            ),  # fmt: skip
+            "note": f"median distance to the {k}-th nearest distinct training point around the "
+            "copies, over the same for all samples (> 1: the copies lie in sparse regions)",
             "sample_rows": idx[copies][:20].tolist(),
         }
     return out
+
+
+def _ratio(a: float, b: float | None) -> float | None:
+    """``a / b``, or None where it is not a finite number (``b`` zero or missing)."""
+    if b is None or not b > 0 or not math.isfinite(a / b):
+        return None
+    return a / b
 
 
 def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
@@ -259,17 +318,19 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
         },
     }
     rep["seconds"] = time.perf_counter() - t0
+    check_paths(cfg)  # again: a file may have appeared while the samples were drawn
     save_points(cfg.out, samples.astype(data.dtype if data.dtype.kind == "f" else dtype))
     out = Path(cfg.out)
-    store.write_json(out.with_name(out.stem + ".report.json"), rep)
+    store.write_json(report_path(out), rep)
     log.info(
         "wrote %d samples to %s: copy fraction %.4f, median nearest-training distance %.4g "
-        "(training spacing %.4g)",
+        "(training spacing %s; %d duplicate training rows counted once)",
         cfg.num_samples,
         out,
         rep["copy_fraction"],
         rep["nearest_quantiles"]["50"],
-        rep["train_spacing_median"],
+        "n/a" if rep["train_spacing_median"] is None else f"{rep['train_spacing_median']:.4g}",
+        rep["duplicate_rows"],
     )
     return rep
 
@@ -284,7 +345,8 @@ def main(cfg: DictConfig) -> None:
         check(rc, data)
         return data
 
-    run(rc, preflight.refuse(load_checked))
+    data = preflight.refuse(load_checked)
+    preflight.refuse(lambda: run(rc, data))  # an InputError found later: one line too
 
 
 if __name__ == "__main__":

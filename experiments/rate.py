@@ -87,22 +87,34 @@ OmegaConf.register_new_resolver("idm_hash", _resolve_hash, replace=True)
 _EXACT_BYTES_PER_PAIR = 24
 
 
+#: The law evaluators' sizes of one draw call (each is one array of draws, denoised at once).
+_LAW_DRAWS = ("m_law", "m_match", "m_fresh", "m_exact")
+
+
 def memory_estimate(cfg: RunConfig) -> dict[str, float]:
-    """Peak bytes of the largest cell, by part (the evaluator's and the sampler's)."""
+    """Peak bytes of the largest cell, by part.
+
+    The evaluator's OT problems, the sampler, and (law evaluators) one call of the law's draws,
+    which denoises all of them at once.
+    """
     sw, itemsize = cfg.sweep, 8 if cfg.x64 else 4
     m, m_ref, n, D = sw.m, sw.reference_size, max(sw.ns), cfg.manifold.ambient_dim
-    block = cfg.method.block_size or 256
-    sampler = itemsize * (n * D + 4 * m * D + 2 * m * min(block, n))
+    block = min(cfg.method.block_size or 256, n)
+    sampler = itemsize * (n * D + 4 * m * D + 2 * m * block)
     ev = cfg.evaluator
+    parts = {"sampler": float(sampler)}
     if ev.plugin.method == "exact":  # for the law evaluators too: their floor
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
-        if ev.of_law:  # their own exact problem and draws (replicates x draws x k coordinates)
-            k = cfg.manifold.embedding_dim
+        if ev.of_law:  # their own exact problem and the sphere bound's coarse one
             evaluator += _EXACT_BYTES_PER_PAIR * max(ev.m_exact, ev.cells) ** 2
-            evaluator += 8 * 4 * max(ev.m_law, ev.m_match) * (k + 1)
+            # one draw call: k span coordinates, noise and output in float64, and the
+            # streamed denoiser's logits block (m x block, twice)
+            k, draws = cfg.manifold.embedding_dim, max(getattr(ev, f) for f in _LAW_DRAWS)
+            parts["law_draws"] = float(8 * draws * (4 * (k + 1) + 2 * block))
     else:  # Sinkhorn: online beyond dense_max entries, so linear in m
         evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
-    return {"evaluator": float(evaluator), "sampler": float(sampler)}
+    parts["evaluator"] = float(evaluator)
+    return parts
 
 
 def check_run(cfg: RunConfig) -> None:
@@ -122,23 +134,33 @@ def check_run(cfg: RunConfig) -> None:
             )
     need = memory_estimate(cfg)
     total, avail = sum(need.values()) + 2**29, preflight.available_memory()
-    if total > avail:
-        msg = (
-            f"m = {sw.m} (m_ref = {sw.reference_size}) needs about "
-            f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available"
+    if total <= avail:
+        return
+    if need.get("law_draws", 0.0) > need["evaluator"] + need["sampler"]:
+        ev = cfg.evaluator
+        field = max(_LAW_DRAWS, key=lambda f: getattr(ev, f))
+        raise preflight.InputError(
+            f"evaluator.{field}",
+            f"{getattr(ev, field)} law draws per call need about "
+            f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available; "
+            f"about {int(getattr(ev, field) * (avail - 2**29) / total)} fit here",
         )
-        if cfg.evaluator.plugin.method == "exact":
-            # Largest m = m_ref with 24 m^2 + a m + b <= room (the sampler's bytes are a m + b).
-            item, n, D = 8 if cfg.x64 else 4, max(sw.ns), mf.ambient_dim
-            a = item * (4 * D + 2 * min(cfg.method.block_size or 256, n))
-            room = max(avail - 2**29 - item * n * D, 0)
-            k = _EXACT_BYTES_PER_PAIR
-            fits_m = int((-a + math.sqrt(a * a + 4 * k * room)) / (2 * k))
-            msg += (
-                f": the exact evaluator holds an m x m_ref float64 problem; m = m_ref <= {fits_m} "
-                "fits here, or use evaluator=sinkhorn (memory linear in m)"
-            )
-        raise preflight.InputError("sweep.m", msg)
+    msg = (
+        f"m = {sw.m} (m_ref = {sw.reference_size}) needs about "
+        f"{preflight.format_bytes(total)} but {preflight.format_bytes(avail)} are available"
+    )
+    if cfg.evaluator.plugin.method == "exact":
+        # Largest m = m_ref with 24 m^2 + a m + b <= room (the sampler's bytes are a m + b).
+        item, n, D = 8 if cfg.x64 else 4, max(sw.ns), mf.ambient_dim
+        a = item * (4 * D + 2 * min(cfg.method.block_size or 256, n))
+        room = max(avail - 2**29 - item * n * D - need.get("law_draws", 0.0), 0)
+        k = _EXACT_BYTES_PER_PAIR
+        fits_m = int((-a + math.sqrt(a * a + 4 * k * room)) / (2 * k))
+        msg += (
+            f": the exact evaluator holds an m x m_ref float64 problem; m = m_ref <= {fits_m} "
+            "fits here, or use evaluator=sinkhorn (memory linear in m)"
+        )
+    raise preflight.InputError("sweep.m", msg)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -200,12 +222,20 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[rowlib.Row]:
     t_start = time.perf_counter()
     sw = cfg.sweep
     sweep = cells.Sweep.create(cfg)
-    saved = store.load_partial(out, digest) if cfg.skip_existing else ([], [])
-    rows = [rowlib.Row(**r) for r in saved[0]]
-    nearest_rows = [rowlib.NearestRow(**r) for r in saved[1]]
+    cells_digest = store.cells_hash(cfg)
+    wanted = {(n, seed) for n in sw.ns for seed in range(sw.seeds)}
+    rows, nearest_rows = [], []
+    if cfg.skip_existing:
+        saved = store.load_partial(out, cells_digest)
+        rows = [rowlib.Row(**r) for r in saved[0]]
+        nearest_rows = [rowlib.NearestRow(**r) for r in saved[1]]
+        if {(r.n, r.seed) for r in rows}:
+            log.info("resuming: %d cells reloaded from %s", len({(r.n, r.seed) for r in rows}), out)
+        shared = shared_cells(out, cells_digest, wanted - {(r.n, r.seed) for r in rows})
+        rows, nearest_rows = rows + shared[0], nearest_rows + shared[1]
+    rows = [r for r in rows if (r.n, r.seed) in wanted]
+    nearest_rows = [r for r in nearest_rows if (r.n, r.seed) in wanted]
     done = {(r.n, r.seed) for r in rows}
-    if done:
-        log.info("resuming: %d of %d cells reloaded from %s", len(done), len(sw.ns) * sw.seeds, out)
     with _progress(cfg, len(sw.ns) * sw.seeds) as bar:
         bar.update(len(done))
         for n in sw.ns:
@@ -216,7 +246,10 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[rowlib.Row]:
                 rows += cell
                 nearest_rows += cell_nearest
                 store.save_partial(
-                    out, digest, [r.as_dict() for r in rows], [r.as_dict() for r in nearest_rows]
+                    out,
+                    cells_digest,
+                    [r.as_dict() for r in rows],
+                    [r.as_dict() for r in nearest_rows],
                 )
                 log.info(
                     "n=%d seed=%d floor=%.4g %s (%.1fs)",
@@ -232,6 +265,32 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[rowlib.Row]:
     _write_outputs(cfg, out, digest, rows, nearest_rows, time.perf_counter() - t_start)
     store.clear_partial(out)
     return rows
+
+
+def shared_cells(out: Path, digest: str, wanted: set) -> tuple[list, list]:
+    """Rows and nearest rows of the ``wanted`` (n, seed) cells that jobs beside ``out`` hold.
+
+    A job beside ``out`` (same parent directory) whose summary, or checkpoint, carries the
+    same :func:`~experiments.helpers.store.cells_hash` computed those cells with the same
+    settings, so its rows are this job's rows (a cell does not depend on the rest of the grid).
+    """
+    rows, nearest, found = [], [], set()
+    parent = out.parent
+    for job in sorted(p for p in parent.iterdir() if p.is_dir() and p != out):
+        summary = store.job_summary(job / "summary.json")
+        if summary is not None and summary.get("cells_hash") == digest:
+            job_rows, job_nearest, _ = rowlib.read_job(job)
+        else:
+            saved = store.load_partial(job, digest)
+            job_rows = [rowlib.Row(**r) for r in saved[0]]
+            job_nearest = [rowlib.NearestRow(**r) for r in saved[1]]
+        take = {(r.n, r.seed) for r in job_rows} & (wanted - found)
+        if take:
+            rows += [r for r in job_rows if (r.n, r.seed) in take]
+            nearest += [r for r in job_nearest if (r.n, r.seed) in take]
+            found |= take
+            log.info("reusing %d cells of %s (same cells_hash %s)", len(take), job.name, digest)
+    return rows, nearest
 
 
 def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtime_s) -> None:
@@ -253,6 +312,7 @@ def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtim
     summary = {
         "experiment": cfg.name,
         "config_hash": digest,
+        "cells_hash": store.cells_hash(cfg),
         "fits": table,
         "unconverged_rows": unconverged,
         "runtime_s": runtime_s,

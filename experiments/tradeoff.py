@@ -10,7 +10,8 @@ method, each at every c of the grid (idm, cfdm, kde; dm and the training set onc
 no bandwidth) and IDM at ``c=auto`` (``idm.bandwidth.select_c`` on the training split: held-out
 exact W1, guarded against copying, by bisection), with ``num_samples`` samples:
 
-* ``copy_fraction``: samples whose nearest training point is 3 times closer than the second;
+* ``copy_fraction``: samples whose nearest training point is 3 times closer than the nearest
+  distinct one (``idm.memorization.is_copy``; ``duplicates``: training rows counted once);
 * ``nn_median`` beside ``test_nn_median``: the median distance to the nearest training point of
   the samples and of the held-out points themselves (a sample set that is as far from the
   training points as new data is, is novel in the way data are);
@@ -63,7 +64,7 @@ BANDWIDTH = ("idm", "cfdm", "kde")
 COLUMNS = (
     "split", "method", "c", "is_auto", "sigma", "d", "scale", "n_train", "n_test",
     "copy_fraction", "nn_median", "test_nn_median", "w1_test", "w1_floor", "w1_train",
-    "confident", "confidence", "test_confident", "decided_by", "seconds",
+    "confident", "confidence", "test_confident", "decided_by", "seconds", "duplicates",
 )  # fmt: skip
 
 ConfigStore.instance().store(name="tradeoff_schema", node=preflight.schema_node(TradeoffConfig))
@@ -125,10 +126,10 @@ def _scores(x, classifier) -> dict:
     return {"confident": confident, "confidence": confidence}
 
 
-def _measure(x, index, test, classifier) -> dict:
-    near = index.knn(x, 2).distances
+def _measure(x, training: memorization.TrainingIndex, test, classifier) -> dict:
+    near = training.nearest(x)
     return {
-        "copy_fraction": float(np.mean(memorization.is_copy(near))),
+        "copy_fraction": float(np.mean(memorization.is_copy(near, tolerance=training.tolerance))),
         "nn_median": float(np.median(near[:, 0])),
         "w1_test": float(w1.w1(x, test, method="exact")),
         **_scores(x, classifier),
@@ -155,13 +156,14 @@ def run_split(cfg: TradeoffConfig, data, labels, split: int, root) -> list[dict]
         test_conf = classifier.scores(test)[0]
     d = intrinsic_dim.estimate(train).d if cfg.d == "auto" else int(cfg.d)
     scale = bandwidth.length_scale(train) if cfg.scale == "auto" else float(cfg.scale)
-    index = neighbours.Index(train)
-    test_nn = float(np.median(index.knn(test, 1).distances[:, 0]))
+    training = memorization.TrainingIndex(train)  # the copy rule's distinct points
+    test_nn = float(np.median(training.index.knn(test, 1).distances[:, 0]))
     halves = np.asarray(jax.random.permutation(jax.random.fold_in(key, _HALVES), n_test))
     h = n_test // 2
     floor = float(w1.w1(test[halves[:h]], test[halves[h:]], method="exact"))
     w1_train = float(w1.w1(train, test, method="exact"))
     base = dict(split=split, d=d, scale=scale, n_train=len(train), n_test=n_test,
+                duplicates=training.duplicates,
                 test_nn_median=test_nn, w1_floor=floor, w1_train=w1_train,
                 test_confident=test_conf, decided_by="")  # fmt: skip
     sample_key = jax.random.fold_in(key, _SAMPLE)
@@ -185,7 +187,7 @@ def run_split(cfg: TradeoffConfig, data, labels, split: int, root) -> list[dict]
         else:
             k = jax.random.fold_in(sample_key, idm.samplers.METHODS.index(method))
             x = _sample(k, method, train, cfg.num_samples, d, sigma, scale)
-            row.update(_measure(x, index, test, classifier))
+            row.update(_measure(x, training, test, classifier))
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
     return rows

@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from idm import schedule
+from idm import memorization, schedule
 from idm._geometry import sq_dists
 from idm._search import golden_section
 from idm.memorization import copy_fraction
@@ -123,6 +123,8 @@ class BandwidthResult:
         c_guard: the guard's bisected boundary (``"w1"``; NaN otherwise).
         evaluated_c, evaluated_criterion, evaluated_copy_fraction: every c evaluated
             (grid, bisection, golden section) and what it gave (``"w1"``).
+        duplicates: training rows the guard's copy rule merged into an earlier one
+            (:func:`idm.memorization.distinct`; ``"w1"``).
     """
 
     c: float
@@ -148,6 +150,7 @@ class BandwidthResult:
     evaluated_c: np.ndarray | None = None
     evaluated_criterion: np.ndarray | None = None
     evaluated_copy_fraction: np.ndarray | None = None
+    duplicates: int = 0
 
 
 def split(key, data, val_fraction=0.2):
@@ -475,12 +478,13 @@ def _select_w1(
     train, val = split(jax.random.fold_in(key, 0), data, val_fraction)
     k_sample, k_guard = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
     seen: dict[float, tuple[float, float]] = {}
+    training = memorization.TrainingIndex(data)  # the copy rule's distinct points, once
 
     def copies_of_all(c):
         """The guard asks the sampler that will be used: all n points, sigma at n."""
         sigma = schedule.bandwidth(data.shape[0], int(d), float(c))
         x = sample(k_guard, data, int(guard_samples), method="idm", sigma=sigma, solver="exact")
-        return copy_fraction(x, data)
+        return copy_fraction(x, training)
 
     def evaluate(c):
         c = float(c)
@@ -557,6 +561,7 @@ def _select_w1(
         evaluated_c=cs,
         evaluated_criterion=np.array([seen[c][0] for c in cs]),
         evaluated_copy_fraction=np.array([seen[c][1] for c in cs]),
+        duplicates=training.duplicates,
     )
 
 
@@ -702,4 +707,6 @@ def summary(res: BandwidthResult) -> dict:
         "criterion_name": res.criterion_name,
         "decided_by": res.decided_by,
         "c_guard": res.c_guard,
+        "copy_rule": memorization.RULE,
+        "duplicates": res.duplicates,
     }

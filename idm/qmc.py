@@ -30,6 +30,8 @@ Randomness: every function takes a JAX key first; the Sobol scrambling seed, the
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from idm import schedule, score
@@ -115,7 +117,13 @@ def sample(
     rng = np.random.default_rng(seed)
     order = spatial_order(data) if order is None else np.asarray(order)
     dims = 1 if method == "train" else k + 1
-    u = qmc.Sobol(d=dims, scramble=True, seed=rng).random(m)
+    with warnings.catch_warnings():
+        # SciPy warns when m is not a power of two. The first m points of a scrambled Sobol'
+        # sequence are still a randomized-QMC set (every point uniform, so every mean stays
+        # unbiased); only the variance reduction is smaller. Callers choose m (powers of two
+        # by default), and a drawn sample must not depend on whether a warning was shown.
+        warnings.filterwarnings("ignore", "The balance properties of Sobol", UserWarning)
+        u = qmc.Sobol(d=dims, scramble=True, seed=rng).random(m)
     idx = stratified_indices(u[:, 0], n, order, float(rng.uniform()))
     if method == "train":
         return data[idx]

@@ -255,14 +255,15 @@ def test_fast_nearest_distances_match_metrics(key, method):
     import numpy as np
 
     import idm
-    from idm import manifolds, memorization, neighbours
+    from idm import manifolds, memorization
 
     man = manifolds.get("circle", d=1, D=30, key=key)
     data = man.sample(jax.random.fold_in(key, 1), 300)
     x = idm.sample(jax.random.fold_in(key, 2), data, 200, method=method, d=1, solver="exact",
                    t_end=1e-12)  # fmt: skip
-    fast = cells.nearest_in_frame(man, x, neighbours.Index(evaluation.frame_coordinates(man, data)))
+    training = memorization.TrainingIndex(evaluation.frame_coordinates(man, data))
+    fast = cells.nearest_in_frame(man, x, training)
     report = memorization.memorization_report(x, data)
     np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
-    copies = (fast[:, 0] < memorization.COPY_RATIO * fast[:, 1]) | (fast[:, 0] == 0)
+    copies = memorization.is_copy(fast, tolerance=training.tolerance)
     assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)

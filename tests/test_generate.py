@@ -25,7 +25,9 @@ def _cloud(name, key):
 
 
 def _run(tmp_path, data, **kw):
-    cfg = GenerateConfig(data_path="in-memory", out=str(tmp_path / "x.npy"), progress=False, **kw)
+    cfg = GenerateConfig(
+        data_path="in-memory", out=str(tmp_path / "x.npy"), overwrite=True, progress=False, **kw
+    )
     rep = generate.run(cfg, data)
     return rep, np.load(tmp_path / "x.npy")
 
@@ -45,7 +47,7 @@ def test_generate_few_copies_and_w1_far_below_kde(name, key, tmp_path):
     # KDE's error is ambient noise sigma sqrt(D) ~ 2.1; IDM's is the kernel bias ~ sigma^2.
     assert w1_idm < 0.25 * w1_kde
     # The report is written beside the samples and says what it measured.
-    saved = json.loads((tmp_path / "x.report.json").read_text())
+    saved = json.loads((tmp_path / "x.npy.report.json").read_text())
     for k in ("n", "D", "d", "c", "sigma", "copy_fraction", "nearest_quantiles"):
         assert k in saved
     assert saved["n"] == N

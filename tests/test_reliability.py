@@ -10,6 +10,8 @@
   exactly once, equal to an uninterrupted run's rows.
 """
 
+import dataclasses
+import functools
 import json
 import math
 import os
@@ -103,6 +105,8 @@ def _assert_refused(capsys, call, field, tmp_path):
         (["evaluator=sinkhorm"], "evaluator"),  # unknown evaluator
         (["sweep.m=1"], "sweep.m"),  # too few samples
         (["sweep.m=2000000"], "sweep.m"),  # more than memory allows
+        (["sweep=tiny", "evaluator.m_law=100000000"], "evaluator.m_law"),  # law draws too
+        (["sweep=tiny", "evaluator.m_match=200000000"], "evaluator.m_match"),
         (["manifold.d=two"], "manifold.d"),  # wrong type
         (["sweep.nss=[16]"], "sweep.nss"),  # misspelt key
         (["-m", "manifold=circle,klein"], "manifold"),  # bad value inside a sweep
@@ -203,6 +207,8 @@ def _write(path: Path, kind: str) -> Path:
         np.savez(path, a=ok, b=ok)
     elif kind == "bad_suffix":
         path.write_text("1,2\n3,4\n")
+    elif kind == "ok":
+        np.save(path, ok)
     return path
 
 
@@ -239,6 +245,77 @@ def test_generate_refuses_d_above_D(tmp_path):
         generate.check(cfg, np.ones((10, 4)))
 
 
+def _generate_cfg(tmp_path, **kw):
+    kw.setdefault("data_path", str(tmp_path / "in.npy"))
+    kw.setdefault("out", str(tmp_path / "o.npy"))
+    return generate.GenerateConfig(**kw)
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "says"),
+    [
+        ("out_is_input", "out", "is the input data_path"),
+        ("out_exists", "out", "exists; give overwrite=true"),
+        ("report_exists", "out", "o.npy.report.json exists"),
+        ("missing_folder", "out", "does not exist"),
+        ("constant", "data_path", "all 30 points are equal"),
+        ("duplicates_of_one", "data_path", "one distinct point"),
+        ("few_for_auto", "d", "needs at least 62 distinct points"),
+        ("few_distinct_for_auto", "d", "the data have 20 (200 rows)"),
+    ],
+)
+def test_generate_refuses_before_anything_is_written(case, field, says, tmp_path):
+    """Never lose a file; too little data for what was asked: one line naming the field."""
+    data = np.random.default_rng(0).normal(size=(100, 3))
+    kw = {"d": "2"}
+    if case == "out_is_input":
+        np.save(tmp_path / "in.npy", data)
+        kw["out"] = str(tmp_path / "sub" / ".." / "in.npy")
+        (tmp_path / "sub").mkdir()
+    elif case == "out_exists":
+        np.save(tmp_path / "o.npy", data)
+    elif case == "report_exists":
+        (tmp_path / "o.npy.report.json").write_text("{}")
+    elif case == "missing_folder":
+        kw["out"] = str(tmp_path / "missing" / "o.npy")
+    elif case == "constant":
+        data = np.ones((30, 3))
+    elif case == "duplicates_of_one":
+        data = np.ones((30, 3)) + 1e-15 * np.arange(30)[:, None]  # float64 rounding
+    elif case == "few_for_auto":
+        data, kw = data[:20], {"d": "auto"}
+    elif case == "few_distinct_for_auto":
+        data, kw = np.repeat(data[:20], 10, axis=0), {"d": "auto"}
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(preflight.InputError) as info:
+        generate.check(_generate_cfg(tmp_path, **kw), data)
+    assert info.value.field == field
+    assert says in str(info.value), str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_generate_overwrite_true_replaces_and_each_output_has_its_own_report(tmp_path, key):
+    data = np.asarray(jax.random.normal(key, (40, 3)))
+    run = functools.partial(generate.run, data=data)
+    kw = {"d": "1", "num_samples": 5, "progress": False}
+    first = _generate_cfg(tmp_path, out=str(tmp_path / "o.npy"), **kw)
+    run(first)
+    run(
+        _generate_cfg(tmp_path, out=str(tmp_path / "o.csv"), **kw)
+    )  # a report of its own: o.npy's is left alone
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "o.npy",
+        "o.npy.report.json",
+        "o.csv",
+        "o.csv.report.json",
+    }
+    with pytest.raises(preflight.InputError, match="exists"):
+        run(first)
+    run(dataclasses.replace(first, overwrite=True, num_samples=7))
+    assert np.load(tmp_path / "o.npy").shape == (7, 3)
+
+
 def _cli(module, args, cwd):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
@@ -258,6 +335,8 @@ def _cli(module, args, cwd):
         ("experiments.rate", ["-m", "manifold=circle,klein"], "manifold"),
         ("experiments.generate", ["data_path=nan.npy", "num_samples=5", "out=o.npy"], "data_path"),
         ("experiments.generate", ["data_path=missing.npy", "out=o.npy"], "data_path"),
+        ("experiments.generate", ["data_path=few.npy", "out=few.npy"], "out"),  # the input
+        ("experiments.generate", ["data_path=few.npy", "d=auto", "out=o.npy"], "d"),  # 20 points
         ("experiments.tradeoff", ["splits=0"], "splits"),
         ("experiments.tradeoff", ["data_path=nan.npy"], "data_path"),
         ("experiments.tradeoff", ["test_fraction=0.001"], "test_fraction"),
@@ -266,6 +345,7 @@ def _cli(module, args, cwd):
 def test_command_line_refusal_end_to_end(module, args, field, tmp_path):
     """The real entry points: status 2, one line, no traceback, nothing written."""
     _write(tmp_path / "nan.npy", "nan")
+    _write(tmp_path / "few.npy", "ok")
     before = sorted(tmp_path.iterdir())
     proc = _cli(module, args, tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -374,6 +454,24 @@ def test_same_config_same_rows_and_adding_an_n_keeps_the_old_rows(tmp_path):
         assert k in env
 
 
+def test_widening_a_sweep_computes_only_the_new_cells(tmp_path):
+    """More seeds and more n: the finished cells of the job beside it are taken as they are."""
+    cfg = _config(["manifold=circle", "method.names=[idm,train]", "sweep.seeds=1"])
+    first = rate.run(cfg, tmp_path / "one_seed")
+    wide = ["manifold=circle", "method.names=[idm,train]", "sweep.seeds=2", "sweep.ns=[16,24,32]"]
+    wider = rate.run(_config(wide), tmp_path / "two_seeds")
+    reused = [r for r in wider if r.seed == 0 and r.n != 24]
+    # timings too: a recomputed cell would have its own
+    assert [r.as_dict() for r in reused] == [r.as_dict() for r in first]
+    assert {(r.n, r.seed) for r in wider} == {(n, s) for n in (16, 24, 32) for s in (0, 1)}
+    fresh = rate.run(_config([*wide, "skip_existing=false"]), tmp_path / "alone")
+    _same_rows(wider, fresh)  # the reused rows are the rows a fresh run computes
+    assert store.cells_hash(cfg) == json.loads((tmp_path / "two_seeds/summary.json").read_text())[
+        "cells_hash"
+    ]
+    assert store.config_hash(cfg) != store.config_hash(_config(wide))
+
+
 def test_completed_run_is_skipped_and_killed_cells_are_reused(tmp_path):
     cfg = _config(["manifold=circle", "method.names=[idm,train]"])
     rows = rate.run(cfg, tmp_path)
@@ -381,7 +479,7 @@ def test_completed_run_is_skipped_and_killed_cells_are_reused(tmp_path):
     assert _results(rate.run(cfg, tmp_path)) == _results(rows)  # skipped: nothing rewritten
     assert (tmp_path / "rows.csv").stat().st_mtime_ns == stamp
     # A killed run: its checkpoint holds the first cell only; the rerun computes the rest.
-    digest = store.config_hash(cfg)
+    digest = store.cells_hash(cfg)
     for name in ("summary.json", "rows.csv"):
         (tmp_path / name).unlink()
     store.save_partial(tmp_path, digest, [r.as_dict() for r in rows[:2]], [])

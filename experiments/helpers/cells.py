@@ -7,15 +7,16 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
   or semidiscrete against the law), with ``converged`` (this row's solve and its floor's);
 * ``w1_floor``: the same evaluator between an iid population sample of size m and that
   reference: the value a perfect sampler would get, reported beside every W1;
-* ``copy_fraction`` (``idm.memorization.is_copy``), ``nn_median`` (median distance to the
-  nearest training point), ``manifold_distance`` (mean distance to the manifold) and, on
-  spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower bound on W1) beside
+* ``copy_fraction`` (``idm.memorization.is_copy``, against the distinct training
+  points; ``duplicates`` counts the training rows merged as duplicates), ``nn_median``
+  (median distance to the nearest training point), ``manifold_distance`` (mean distance to
+  the manifold) and, on spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower bound on W1) beside
   ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term;
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
-The training set's neighbour index (:class:`idm.neighbours.Index`, in frame coordinates) is
-built once per cell, the reference is projected once per seed.
+The training set's neighbour index (:class:`idm.memorization.TrainingIndex`, in frame
+coordinates) is built once per cell, the reference is projected once per seed.
 
 PRNG: every draw is ``fold_in`` of the root key ``cfg.seed`` by (stream, seed, n, method), so
 adding an n, a seed or a method leaves every other row unchanged. The reference and the floor
@@ -38,7 +39,7 @@ import idm
 from experiments.helpers import evaluation
 from experiments.helpers.rows import NearestRow, Row
 from experiments.helpers.schemas import RunConfig
-from idm import manifolds, memorization, neighbours, qmc
+from idm import manifolds, memorization, qmc
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
 __all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
@@ -146,13 +147,14 @@ def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int) -> jax.Array
     )
 
 
-def nearest_in_frame(man, x, index: neighbours.Index) -> np.ndarray:
-    """(m, 2) exact distances to the two nearest training points, in frame coordinates.
+def nearest_in_frame(man, x, training: memorization.TrainingIndex) -> np.ndarray:
+    """(m, 2) exact distances to the nearest training point and the nearest distinct one.
 
-    The training points lie in the span of the frame, so the distances are the same as in
-    R^D; ``index`` holds the training set's frame coordinates (a k-d tree there).
+    In frame coordinates: the training points lie in the span of the frame, so the distances
+    are the same as in R^D; ``training`` holds the training set's frame coordinates (a k-d
+    tree there).
     """
-    return index.knn(evaluation.frame_coordinates(man, x), 2).distances
+    return training.nearest(evaluation.frame_coordinates(man, x))
 
 
 def check_finite(row: Row) -> None:
@@ -215,7 +217,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
     sigma = cfg.method.sigma(n, mf.d)
     ref = sweep.reference(seed)
     data = man.sample(_key(root, _DATA, seed, n), n)
-    index = neighbours.Index(evaluation.frame_coordinates(man, data))
+    training = memorization.TrainingIndex(evaluation.frame_coordinates(man, data))
     if ev.of_law:
         data_span = evaluation.span_coordinates(man, data)
         order = qmc.spatial_order(data_span)
@@ -273,13 +275,13 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
                 w1_parts="",
             )
         t2 = time.perf_counter()
-        nearest = nearest_in_frame(man, x, index)
+        nearest = nearest_in_frame(man, x, training)
         radial = predicted = math.nan
         if mf.is_sphere:
             radial = float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1)))
             if method == "idm":
                 predicted = mf.d / 2 * sigma**2
-        copies = memorization.is_copy(nearest)
+        copies = memorization.is_copy(nearest, tolerance=training.tolerance)
         manifold_distance = memorization.distance_to_manifold(x, man)
         t3 = time.perf_counter()
         row = Row(
@@ -295,6 +297,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             evaluator=ev.method,
             w1_floor=ref.floor.value,
             copy_fraction=float(np.mean(copies)),
+            duplicates=training.duplicates,
             nn_median=float(np.median(nearest[:, 0])),
             manifold_distance=manifold_distance,
             radial_shrinkage=radial,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,10 +31,13 @@ from omegaconf.errors import OmegaConfBaseException
 __all__ = [
     "InputError",
     "available_memory",
+    "check_output",
+    "fail",
     "format_bytes",
     "guard",
     "job_configs",
     "schema_node",
+    "study_output",
 ]
 
 EXIT_CODE = 2
@@ -154,6 +158,55 @@ def _one_line(err: BaseException) -> str:
             return f"{e.full_key}: {msg}"
     text = " ".join(str(err).split())
     return text or type(err).__name__
+
+
+def check_output(path: str | Path, *, overwrite: bool, field: str = "out") -> Path:
+    """Never lose a file: a user-named output's folder must exist.
+
+    An existing file is replaced only with ``overwrite``.
+
+    Raises:
+        InputError: naming ``field``.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(
+            field, f"folder {path.parent} does not exist (create it first, or name another)"
+        )
+    if path.exists() and not overwrite:
+        raise InputError(
+            field, f"{path} exists; give overwrite=true to replace it, or name another"
+        )
+    return path
+
+
+def fail(message: str) -> typing.NoReturn:
+    """Prints ``error: <message>`` as one line on stderr and exits with status 2."""
+    print(f"error: {message}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(EXIT_CODE)
+
+
+def study_output(doc: str, default: str, argv: Sequence[str] | None = None, *,
+                 file_name: str | None = None) -> Path:  # fmt: skip
+    """The command line of a study: ``[OUT] [--overwrite]`` and ``--help``; the checked path.
+
+    ``OUT`` is the output file (or, with ``file_name``, the folder that gets it), checked by
+    :func:`check_output` before any work: a refusal is one line and exit status 2.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=doc.strip().splitlines()[0],
+        epilog=f"Writes {'OUT/' + file_name if file_name else 'OUT'}; default OUT: {default}",
+    )
+    parser.add_argument("out", nargs="?", default=default, help="where the result goes")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing result")
+    args = parser.parse_args(argv)
+    path = Path(args.out) / file_name if file_name else Path(args.out)
+    try:
+        return check_output(path, overwrite=args.overwrite)
+    except InputError as err:
+        fail(str(err).replace("overwrite=true", "--overwrite"))
 
 
 def refuse(load: Callable[[], object]) -> object:

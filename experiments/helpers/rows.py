@@ -61,7 +61,8 @@ class Row:
         converged: this row's evaluation met its own checks (bracket not inverted, solvers
             optimal or certified).
         n_iters: solver iterations.
-        copy_fraction: samples with nearest / second-nearest training distance < 1/3.
+        copy_fraction: samples that copy a training point (``idm.memorization.is_copy``:
+            nearest / nearest distinct training distance < 1/3).
         nn_median: median distance to the nearest training point.
         manifold_distance: mean distance to the manifold (a lower bound on W1).
         radial_shrinkage: E[1 - |x|] on spheres (NaN otherwise).
@@ -72,6 +73,8 @@ class Row:
             R^D against the reference, in frame coordinates).
         w1_parts: JSON of every bound the evaluator computed (law evaluators).
         sample_s, eval_s, seconds: wall time of sampling, of W1, of the whole row.
+        duplicates: training rows merged into an earlier one by the copy rule's duplicate
+            tolerance (``idm.memorization.distinct``; 0 in files written before it existed).
     """
 
     experiment: str
@@ -107,6 +110,7 @@ class Row:
     sample_s: float
     eval_s: float
     seconds: float
+    duplicates: int = 0
 
     def identity(self) -> tuple:
         """Which measurement this is (NaN, as in the c of methods without one, as None)."""
@@ -186,12 +190,22 @@ def _parser(tp) -> typing.Callable[[str], object]:
 def read_csv(path: str | Path, record: type = Row) -> list:
     """The records in a rows.csv (or, with ``record=NearestRow``, a nearest.csv).
 
-    A column missing from an older file (``c`` before it existed) reads as NaN.
+    A column missing from an older file reads as the field's default, or NaN without one
+    (``c`` before it existed).
     """
     hints = typing.get_type_hints(record)
     parse = {name: _parser(tp) for name, tp in hints.items()}
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(record)
+        if f.default is not dataclasses.MISSING
+    }
+
+    def value(raw, k):
+        return defaults[k] if k not in raw and k in defaults else parse[k](raw.get(k, ""))
+
     with open(path, newline="") as f:
-        return [record(**{k: parse[k](raw.get(k, "")) for k in parse}) for raw in csv.DictReader(f)]
+        return [record(**{k: value(raw, k) for k in parse}) for raw in csv.DictReader(f)]
 
 
 def header(path: str | Path) -> list[str]:

@@ -386,7 +386,9 @@ class GenerateConfig:
         data_path: the training points, an (n, D) array in .npy, .npz or .csv.
         num_samples: samples to generate.
         out: output file (.npy, .npz or .csv); the report goes beside it as
-            ``<stem>.report.json``.
+            ``<out>.report.json`` (``samples.npy.report.json``). Its folder must exist, it must
+            not be ``data_path``, and neither it nor its report may exist unless ``overwrite``.
+        overwrite: replace an existing ``out`` and its report.
         d: intrinsic dimension, an integer or "auto" (estimated from the data,
             ``idm.intrinsic_dim``).
         c: bandwidth constant in sigma = c * scale * n^(-1/(d+4)), a number or "auto" (chosen
@@ -407,6 +409,7 @@ class GenerateConfig:
     data_path: str = "???"
     num_samples: int = 1000
     out: str = "samples.npy"
+    overwrite: bool = False
     d: str = "auto"
     c: str = "1.0"
     scale: str = "auto"

@@ -13,6 +13,11 @@ Three rules make a sweep restartable without losing or duplicating a row:
   ``partial.json`` (atomically); a restarted job reloads them and computes only the missing
   cells. Every draw is ``fold_in`` of (stream, seed, n, method), so a recomputed cell equals the
   one that was lost.
+* **Cells shared across sweep shapes.** A cell's rows depend on what :func:`cells_hash` covers
+  (the config without the n grid, the seed count and the fit settings) and on its (n, seed),
+  not on the rest of the grid. Every job records its ``cells_hash``; a job reuses the finished
+  cells of any job beside it (same parent directory) with the same ``cells_hash``, so
+  widening a sweep (more seeds, more n) computes only the new cells.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "CELLS_EXCLUDED",
     "HASH_EXCLUDED",
     "atomic_path",
     "atomic_write_text",
+    "cells_hash",
     "config_hash",
     "find_jobs",
     "is_complete",
@@ -41,6 +48,9 @@ __all__ = [
 
 # Settings that change how a job runs or what it draws, but not a single number in its rows.
 HASH_EXCLUDED = ("skip_existing", "progress", "figures")
+# ... and, beyond those, settings that choose which cells run or how rows are fitted, but not
+# the rows of one (n, seed) cell (``sweep.ns``, ``sweep.seeds``; the fit settings).
+CELLS_EXCLUDED = ("fit", ("sweep", "ns"), ("sweep", "seeds"))
 
 PARTIAL = "partial.json"
 
@@ -95,6 +105,22 @@ def config_hash(config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def cells_hash(config) -> str:
+    """12 hex digits of SHA-256 over what one (n, seed) cell's rows depend on.
+
+    :func:`config_hash`'s fields less :data:`CELLS_EXCLUDED`: two jobs with the same
+    ``cells_hash`` give the same rows for every (n, seed) they share.
+    """
+    d = _plain(config)
+    for key in (*HASH_EXCLUDED, *CELLS_EXCLUDED):
+        if isinstance(key, tuple):
+            d.get(key[0], {}).pop(key[1], None)
+        else:
+            d.pop(key, None)
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _plain(obj):
     """Dataclasses to dicts and tuples to lists, recursively (JSON's view of a config)."""
     if dataclasses.is_dataclass(obj):
@@ -145,7 +171,10 @@ def find_jobs(dirs) -> list[Path]:
 
 
 def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
-    """Rows and nearest-distance rows (plain dicts) of the cells a killed run finished."""
+    """Rows and nearest-distance rows (plain dicts) of the cells a killed run finished.
+
+    ``digest``: the job's :func:`cells_hash` (a checkpoint of other cells reads as empty).
+    """
     path = out / PARTIAL
     if not path.exists():
         return [], []
@@ -153,14 +182,14 @@ def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
         saved = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return [], []
-    if saved.get("config_hash") != digest:
+    if saved.get("cells_hash") != digest:
         return [], []
     return saved["rows"], saved["nearest"]
 
 
 def save_partial(out: Path, digest: str, rows: list[dict], nearest: list[dict]) -> None:
-    """Checkpoints the finished cells (plain dicts, atomically)."""
-    text = json.dumps({"config_hash": digest, "rows": rows, "nearest": nearest})
+    """Checkpoints the finished cells (plain dicts, atomically), keyed by :func:`cells_hash`."""
+    text = json.dumps({"cells_hash": digest, "rows": rows, "nearest": nearest})
     atomic_write_text(out / PARTIAL, text)
 
 

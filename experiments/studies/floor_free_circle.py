@@ -1,6 +1,7 @@
 """How far a CPU gets towards a floor-free W1 of IDM's law on the circle (issue 4's evidence).
 
-``python -m experiments.studies.floor_free_circle [OUT]`` (default results/floor_free/circle.json).
+``python -m experiments.studies.floor_free_circle [OUT] [--overwrite]``
+(default results/floor_free/circle.json).
 
 The default rate run measures W1 between m = 2048 IDM samples and a population grid, whose
 floor (the samples' own W1 to IDM's law, ~m^(-1/2) on a curve) is reached by n ~ 10^3. Here the
@@ -16,7 +17,6 @@ D: the exact sampler's law is the same in the span of the data whatever D is (th
 orthogonal to the span shifts every logit equally).
 """
 
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import idm
-from experiments.helpers import store
+from experiments.helpers import preflight, store
 from idm import manifolds, w1
 from idm.w1 import semidiscrete
 
@@ -93,7 +93,8 @@ def one(n: int, key) -> dict:
     return row
 
 
-def main(out: str = "results/floor_free/circle.json") -> None:
+def main(argv=None) -> None:
+    out = preflight.study_output(__doc__, "results/floor_free/circle.json", argv)
     jax.config.update("jax_enable_x64", True)
     rows = []
     for n in NS:
@@ -141,4 +142,4 @@ def means(rows: list[dict]) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()

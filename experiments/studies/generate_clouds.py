@@ -1,12 +1,12 @@
 """The point-cloud table of the README: generate on clouds it was not tuned on.
 
-``python -m experiments.studies.generate_clouds [OUT]`` (default results/generate/clouds.json):
+``python -m experiments.studies.generate_clouds [OUT] [--overwrite]``
+(default results/generate/clouds.json):
 a von Mises-Fisher law on S^2 (kappa = 4) and the flat torus T^2, n = 3000 in D = 64, m = 1000,
 sigma = n^(-1/6); copy fraction of IDM and exact W1 of IDM, sigma-CFDM and the ambient KDE at
 the same sigma against fresh population samples, beside the floor (a population sample of m).
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,14 +14,15 @@ import jax
 import numpy as np
 
 from experiments import generate
-from experiments.helpers import store
+from experiments.helpers import preflight, store
 from experiments.helpers.schemas import GenerateConfig
 from idm import manifolds, w1
 
 N, M, D = 3000, 1000, 64
 
 
-def main(out="results/generate/clouds.json"):
+def main(argv=None) -> None:
+    out = preflight.study_output(__doc__, "results/generate/clouds.json", argv)
     jax.config.update("jax_enable_x64", True)
     key, rows = jax.random.key(0), []
     for name in ("vmf_sphere", "torus"):
@@ -54,4 +55,4 @@ def main(out="results/generate/clouds.json"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()

@@ -1,6 +1,6 @@
 """The two inertia steps against D: mean distance to the manifold of IDM samples.
 
-    python -m experiments.studies.inertia [out_dir]      (default results/inertia)
+    python -m experiments.studies.inertia [OUT_DIR] [--overwrite]   (default results/inertia)
 
 The literal step e^s (x + s score) matches the Tweedie posterior mean only to first order and
 leaves normal noise of order s sqrt(s D); the Tweedie step (x + v_s score) / alpha_s does not
@@ -8,17 +8,15 @@ depend on D. Circle (d = 1), n = 2000, exact sampler at s = sigma^2, 2000 sample
 Writes inertia.json and prints a markdown table.
 """
 
-import sys
-from pathlib import Path
-
 import jax
 
 import idm
 import idm.manifolds
-from experiments.helpers import store
+from experiments.helpers import preflight, store
 
 
-def main(out_dir="results/inertia", n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):
+def main(argv=None, n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):
+    path = preflight.study_output(__doc__, "results/inertia", argv, file_name="inertia.json")
     jax.config.update("jax_enable_x64", True)
     key = jax.random.key(0)
     rows = []
@@ -32,11 +30,11 @@ def main(out_dir="results/inertia", n=2000, m=2000, d=1, Ds=(3, 30, 300, 1000)):
             )
             row[inertia] = float(M.distance(x).mean())
         rows.append(row)
-    store.write_json(Path(out_dir) / "inertia.json", rows)
+    store.write_json(path, rows)
     print("| D | sigma^2 | Tweedie step | paper step |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['D']} | {r['sigma2']:.4f} | {r['tweedie']:.4f} | {r['paper']:.4f} |")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    main()
