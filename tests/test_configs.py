@@ -192,6 +192,8 @@ def test_skip_existing_returns_saved_rows(tmp_path):
     # Two points and one seed leave an OLS fit no degrees of freedom: its interval is NaN,
     # written as null (strict JSON), and the figures drawn from it say so.
     assert strict_json.check_tree(tmp_path)
+    parts = [strict_json.loads(r.w1_parts) for r in first if r.w1_parts]  # JSON in rows.csv
+    assert parts
     summary = strict_json.loads((tmp_path / "summary.json").read_text())
     assert [None, None] in [f.get("ci") for f in summary["fits"]]
     assert (tmp_path / "rate.png").exists()
