@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,59 @@ def _save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
+def _log_ticks(ax, values, *, most: int = 8) -> None:
+    """Labels a log x axis whatever its span; minor tick labels off (they overlap).
+
+    Where the values reach a power of ten, matplotlib's decades label the axis. Where none lies
+    between them (two n in one decade), LogLocator labels nothing, so the values themselves
+    become the ticks (at most ``most`` of them, evenly thinned).
+    """
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    v = np.unique([float(x) for x in values if np.isfinite(x) and x > 0])
+    if v.size == 0:
+        return
+    powers = math.floor(math.log10(v[-1]) + 1e-9) - math.ceil(math.log10(v[0]) - 1e-9) + 1
+    if powers >= 1:
+        return
+    v = v[np.unique(np.linspace(0, v.size - 1, min(most, v.size)).round().astype(int))]
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(min(lo, v[0] / 1.05), max(hi, v[-1] * 1.05))  # every tick inside the panel
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(v))
+    ax.xaxis.set_major_formatter(
+        matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:.0f}" if x >= 1000 else f"{x:.3g}")
+    )
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _plain_log_label(x: float, _pos=None) -> str:
+    """``x`` as a plain number where its mantissa is 1, 2 or 5, else no label (no overlaps)."""
+    if not x > 0:
+        return ""
+    mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+    return f"{x:g}" if min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-6 else ""
+
+
+def _interval(f: dict) -> str:
+    """A fit's 95% interval for a legend, or why it has none.
+
+    One seed at two n leaves the fit no residual degrees of freedom: its interval is NaN (null
+    in a summary read back from strict JSON).
+    """
+    lo, hi = map(store.nan_if_none, f["ci"])
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"[{lo:.3f}, {hi:.3f}]"
+    seeds = f.get("n_seeds", 0)
+    return f"(no interval: {seeds} seed{'s' * (seeds != 1)} at {len(f['ns_used'])} n)"
+
+
+def _note(ax, text: str) -> None:
+    """An axis that says why it has nothing to draw, instead of an empty frame."""
+    ax.clear()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, textwrap.fill(text, 50), ha="center", va="center", fontsize=9,
+            color="0.3", transform=ax.transAxes)  # fmt: skip
+
+
 def _panels(n: int):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -100,7 +154,9 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
     ``d/2 sigma^2`` its leading term) and on the circle W1 along the circle of the projected
     law; the predicted slope -2/(d+4) through the IDM points; the plug-in floor shaded (the
     floor the plug-in evaluator sits on: what the law evaluators remove). Bottom: IDM's slope
-    between consecutive n with 95% intervals, and its parts', against -2/(d+4).
+    between consecutive n with 95% intervals, and its parts', against -2/(d+4); drawn only when
+    some panel has at least 3 n (with two, the one slope is the fitted exponent above), and a
+    panel without slopes says why. A fit without an interval (one seed at two n) says so.
     """
     groups = defaultdict(list)
     for r in rows:
@@ -108,12 +164,17 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
     fit_of = {(f["manifold"], f["d"], f["D"], f["method"]): f for f in fits}
     keys = sorted(groups)
     cols = len(keys)
-    fig, axes = plt.subplots(
-        2, cols, figsize=(6.0 * cols, 8.4), squeeze=False, height_ratios=(3, 2)
-    )
+    slopes_row = any(len({r.n for r in g}) >= 3 for g in groups.values())
+    if slopes_row:
+        fig, axes = plt.subplots(
+            2, cols, figsize=(6.0 * cols, 8.4), squeeze=False, height_ratios=(3, 2)
+        )
+    else:
+        fig, axes = plt.subplots(1, cols, figsize=(6.0 * cols, 5.0), squeeze=False)
     for col, key in enumerate(keys):
-        ax, sax = axes[0, col], axes[1, col]
+        ax, sax = axes[0, col], (axes[1, col] if slopes_row else None)
         grp = groups[key]
+        slope_xs, why_no_slopes = [], "no IDM rows"
         d = key[1]
         ns, floor, _, _ = mean_band(grp, "w1_floor")
         plugin = all(r.evaluation != "span" for r in grp)
@@ -140,8 +201,7 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
             ax.plot(x[~filled], mean[~filled], _marker(method), mfc="none", color=c)
             label = method
             if "exponent" in f:
-                lo_ci, hi_ci = f["ci"]
-                label += f": {f['exponent']:.3f} [{lo_ci:.3f}, {hi_ci:.3f}]"
+                label += f": {f['exponent']:.3f} {_interval(f)}"
                 xu = np.array(sorted(used), float)
                 ax.plot(xu, np.exp(f["intercept"]) * xu ** f["exponent"], "-", color=c, lw=1)
             ax.plot([], [], "-" + _marker(method), color=c, label=label)
@@ -165,6 +225,9 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
             anchor = np.exp(np.mean(np.log(pts)) - slope_pred * np.mean(np.log(xp)))
             ax.plot(x, anchor * x**slope_pred, "--", color="k", lw=1,
                     label=f"predicted slope {slope_pred:.3f}")  # fmt: skip
+            why_no_slopes = f"no fit of {method} W1: {f['error']}" if "error" in f else "no pairs"
+            if sax is None:
+                continue
             parts = [("W1", f.get("slopes_per_doubling"), c, "o")]
             parts.append(
                 (
@@ -188,21 +251,34 @@ def rate_figure(rows: list[rowlib.Row], fits: list[dict], path: str | Path, *, f
                 yerr = np.where(np.isfinite(yerr), yerr, 0.0)
                 sax.errorbar(xm, sl, yerr=yerr, fmt=marker, color=color, capsize=2, ms=4,
                              label=f"{method} {name}")  # fmt: skip
-        sax.axhline(slope_pred, color="k", ls="--", lw=1, label=f"-2/(d+4) = {slope_pred:.3f}")
-        sax.axhline(-0.5, color="C1", ls=":", lw=1, label="-1/2")
-        sax.set(xscale="log", xlabel="n (geometric middle of the pair)",
-                ylabel="local slope per doubling of n (95% intervals, clipped)")  # fmt: skip
-        sax.set_ylim(-1.6, 0.6)  # three seeds make wide intervals: keep the scale readable
-        sax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        sax.legend(fontsize=7)
+                slope_xs += list(xm / 1.04**j)  # ticks at the pairs' middles
+        if sax is not None:
+            _slopes_panel(sax, slope_xs, slope_pred, len(ns), why_no_slopes)
         ax.set(
             xscale="log", yscale="log", xlabel="n (training points)", ylabel="W1", title=_label(key)
         )
         if np.isfinite(smallest):  # a lower bound of 0 (no certificate there) runs off the panel
             ax.set_ylim(bottom=max(ax.get_ylim()[0], smallest / 4))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no overlapping labels
+        _log_ticks(ax, ns)
         ax.legend(fontsize=7)
     _save(fig, path)
+
+
+def _slopes_panel(sax, xs: list[float], slope_pred: float, n_count: int, why_not: str) -> None:
+    """The local-slope panel's reference lines and axes, or a note where it has no slopes."""
+    if n_count < 3:
+        _note(sax, f"local slopes need >= 3 n values (this panel has {n_count})")
+        return
+    if not xs:
+        _note(sax, f"no local slopes ({why_not})")
+        return
+    sax.axhline(slope_pred, color="k", ls="--", lw=1, label=f"-2/(d+4) = {slope_pred:.3f}")
+    sax.axhline(-0.5, color="C1", ls=":", lw=1, label="-1/2")
+    sax.set(xscale="log", xlabel="n (geometric middle of the pair)",
+            ylabel="local slope per doubling of n (95% intervals, clipped)")  # fmt: skip
+    sax.set_ylim(-1.6, 0.6)  # three seeds make wide intervals: keep the scale readable
+    _log_ticks(sax, xs)
+    sax.legend(fontsize=7)
 
 
 def _sigma2(rows: list[rowlib.Row], n: float) -> float:
@@ -241,6 +317,7 @@ def d_independence_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
             ylabel="W1",
             title=f"{key[0]} (d={key[1]}), n={key[2]}",
         )
+        _log_ticks(ax, Ds)
         ax.legend(fontsize=7)
     _save(fig, path)
     return True
@@ -272,9 +349,12 @@ def memorization_figure(
             m: np.array([r.nn1 for r in grp if r.method == m and r.n == n], float)
             for m in ordered(r.method for r in grp)
         }
-        # Exact copies (distance 0, or below float64 resolution) are drawn at _ZERO.
-        top = max(max(float(v.max()) for v in vals.values()), _ZERO * 10)
-        bins = np.logspace(np.log10(_ZERO) - 0.25, np.log10(top) + 0.25, 60)
+        # Exact copies (distance 0, or below float64 resolution) are drawn at _ZERO. The bins
+        # span the distances present (a tenth of a decade either side), not down to _ZERO.
+        clipped = np.concatenate([np.clip(v, _ZERO, None) for v in vals.values()])
+        lo, hi = np.log10(clipped.min()) - 0.1, np.log10(clipped.max()) + 0.1
+        most = max(v.size for v in vals.values())
+        bins = np.logspace(lo, hi, int(np.clip(2 * np.sqrt(most), 10, 60)) + 1)
         for method, v in vals.items():
             cf = [
                 r.copy_fraction
@@ -289,12 +369,17 @@ def memorization_figure(
                 color=COLORS.get(method),
                 label=f"{method}{note}",
             )
+        below = f" (below {_ZERO:g} drawn at {_ZERO:g})" if np.any(clipped <= _ZERO) else ""
         ax.set(
             xscale="log",
-            xlabel=f"distance to nearest training point (below {_ZERO:g} drawn at {_ZERO:g})",
+            xlabel=f"distance to nearest training point{below}",
             ylabel="samples",
             title=f"{_label(key)}, n={n}",
         )
+        if hi - lo <= 2:  # within two decades: 1, 2, 5 times powers of ten, as plain numbers
+            for axis_ticks in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+                axis_ticks(matplotlib.ticker.FuncFormatter(_plain_log_label))
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.legend(fontsize=7)
     _save(fig, path)
     return True
@@ -354,7 +439,7 @@ def crossover_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
             ylabel="W1 to the population (semidiscrete)",
             title=_label(key),
         )
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _log_ticks(ax, [r.n for r in grp])
         ax.legend(fontsize=7)
     _save(fig, path)
     return True

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import strict_json
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
@@ -160,6 +161,7 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
         assert r.w1 > 0
         assert r.w1_floor > 0
         assert isinstance(r.converged, bool)
+    assert strict_json.check_tree(tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["name"] == experiment
     assert {"jax", "jaxlib", "ott", "device", "x64"} <= set(summary["environment"])
@@ -180,12 +182,21 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
 
 
 def test_skip_existing_returns_saved_rows(tmp_path):
-    rc = rate.to_run_config(_compose([*TINY, "figures=false", "sweep.ns=[16]", "sweep.seeds=1"]))
+    """Also the smallest sweep that fits: one seed at two n (the README's small example)."""
+    rc = rate.to_run_config(_compose([*TINY, "sweep.ns=[16,32]", "sweep.seeds=1"]))
     first = rate.run(rc, tmp_path)
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
     again = rate.run(rc, tmp_path)
     assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
     assert [r.w1 for r in again] == [r.w1 for r in first]
+    # Two points and one seed leave an OLS fit no degrees of freedom: its interval is NaN,
+    # written as null (strict JSON), and the figures drawn from it say so.
+    assert strict_json.check_tree(tmp_path)
+    parts = [strict_json.loads(r.w1_parts) for r in first if r.w1_parts]  # JSON in rows.csv
+    assert parts
+    summary = strict_json.loads((tmp_path / "summary.json").read_text())
+    assert [None, None] in [f.get("ci") for f in summary["fits"]]
+    assert (tmp_path / "rate.png").exists()
 
 
 @pytest.mark.slow

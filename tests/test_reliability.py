@@ -4,6 +4,7 @@
   no traceback, nothing written.
 * A planted NaN or a forced overflow fails loudly, naming the step and time; no NaN reaches a
   results file.
+* Every JSON file written is strict (RFC 8259): a missing or non-finite number is null.
 * Determinism: the same config gives identical rows; adding an n leaves the old rows as they
   were.
 * A multirun through Hydra's submitit launcher killed part way and run again gives every row
@@ -25,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import strict_json
 from hydra import compose, initialize_config_dir
 
 import idm
@@ -483,9 +485,37 @@ def test_completed_run_is_skipped_and_killed_cells_are_reused(tmp_path):
     for name in ("summary.json", "rows.csv"):
         (tmp_path / name).unlink()
     store.save_partial(tmp_path, digest, [r.as_dict() for r in rows[:2]], [])
+    # The circle's rows hold NaN (radial_shrinkage; train's predicted_shrinkage): null on disk.
+    strict_json.loads((tmp_path / store.PARTIAL).read_text())
+    reloaded, _ = store.load_partial(tmp_path, digest)
+    _same_rows(rows[:2], [rowlib.Row(**r) for r in reloaded])
     again = rate.run(cfg, tmp_path)
     _same_rows(rows, again)
     assert not (tmp_path / store.PARTIAL).exists()
+
+
+def test_write_json_writes_non_finite_numbers_as_null(tmp_path):
+    """NaN and inf (Python, numpy scalars, arrays, nested lists) are null; allow_nan=False."""
+    nan, inf = math.nan, math.inf
+    obj = {
+        "nan": nan,
+        "inf": [1.0, inf, -inf],
+        "nested": [[np.float32(nan), np.float64(2.5)], (np.int64(3), np.bool_(True))],
+        "array": np.array([[1.0, nan], [inf, 0.5]]),
+        "float32": np.float32(0.25),
+        "kept": {"none": None, "text": "NaN", "int": 7},
+    }
+    store.write_json(tmp_path / "x.json", obj)
+    assert strict_json.loads((tmp_path / "x.json").read_text()) == {
+        "nan": None,
+        "inf": [1.0, None, None],
+        "nested": [[None, 2.5], [3, True]],
+        "array": [[1.0, None], [None, 0.5]],
+        "float32": 0.25,
+        "kept": {"none": None, "text": "NaN", "int": 7},
+    }
+    assert store.nan_if_none(None) != store.nan_if_none(None)  # NaN
+    assert store.nan_if_none(0.5) == 0.5
 
 
 # ----------------------------------------------------------------------------- killed multirun
@@ -540,6 +570,7 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
     assert "resuming:" in logs
     assert "skipping" in logs
     summary = collect.collect([sweep], figures=False)
+    assert strict_json.check_tree(sweep)  # the jobs' summaries and the merged one
     merged = rowlib.read_csv(sweep / "rows.csv")
     keys = [r.identity() for r in merged]
     # Both jobs measure n = 16 with the same draws (keys fold_in (seed, n, method)): the

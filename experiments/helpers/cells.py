@@ -27,7 +27,6 @@ n, and the bootstrap over seeds in ``idm.rates`` resamples it as a unit).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import idm
-from experiments.helpers import evaluation
+from experiments.helpers import evaluation, store
 from experiments.helpers.rows import NearestRow, Row
 from experiments.helpers.schemas import RunConfig
 from idm import manifolds, memorization, qmc
@@ -247,7 +246,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
                 reference="population",
                 evaluation="span",
                 w1_tangential=law_res.parts.get("tangential", math.nan),
-                w1_parts=json.dumps({k: round(v, 10) for k, v in law_res.parts.items()}),
+                w1_parts=store.dumps({k: round(v, 10) for k, v in law_res.parts.items()}),
             )
         else:
             res = evaluation.w1_in_frame(

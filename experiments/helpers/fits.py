@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from experiments.helpers import store
 from experiments.helpers.rows import Row
 from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent
 from idm.samplers import METHODS
@@ -323,7 +324,11 @@ def _fmt(v, spec=".3f"):
 
 
 def markdown(summary: dict) -> str:
-    """The README's tables of fitted exponents from a summary.json."""
+    """The README's tables of fitted exponents from a summary.json.
+
+    An interval written as null (no interval: one seed at two n) prints as nan, as before
+    summaries were strict JSON.
+    """
     lines = [
         "| manifold | d | D | method | exponent [95% CI] | predicted | n used "
         "| local slope lower / upper half |",
@@ -332,7 +337,7 @@ def markdown(summary: dict) -> str:
     for f in summary["fits"]:
         if f.get("exponent") is None:
             continue
-        lo, hi = f["ci"]
+        lo, hi = map(store.nan_if_none, f["ci"])
         ls = f.get("local_slopes") or {}
         halves = " / ".join(_fmt((ls.get(h) or {}).get("exponent")) for h in ("lower", "upper"))
         lines.append(
@@ -350,7 +355,7 @@ def markdown(summary: dict) -> str:
         ]
     for f in bias:
         b = f["distance_to_manifold"]
-        lo, hi = b["ci"]
+        lo, hi = map(store.nan_if_none, b["ci"])
         halves = " / ".join(_fmt(b["local_slopes"][h]["exponent"]) for h in ("lower", "upper"))
         lines.append(
             f"| {f['manifold']} | {f['d']} | {f['D']} | {f['method']} | "

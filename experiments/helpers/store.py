@@ -18,6 +18,11 @@ Three rules make a sweep restartable without losing or duplicating a row:
   not on the rest of the grid. Every job records its ``cells_hash``; a job reuses the finished
   cells of any job beside it (same parent directory) with the same ``cells_hash``, so
   widening a sweep (more seeds, more n) computes only the new cells.
+
+Every JSON file is strict (RFC 8259): a missing or non-finite number (NaN, inf) is written as
+``null`` (:func:`plain_json`), and ``allow_nan=False`` makes a value that slipped through fail
+loudly. Readers that do arithmetic turn ``null`` back into NaN (:func:`nan_if_none`); files
+written before this rule hold bare ``NaN`` tokens, which Python's ``json`` still reads.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "CELLS_EXCLUDED",
@@ -38,10 +46,13 @@ __all__ = [
     "atomic_write_text",
     "cells_hash",
     "config_hash",
+    "dumps",
     "find_jobs",
     "is_complete",
     "job_summary",
     "load_partial",
+    "nan_if_none",
+    "plain_json",
     "save_partial",
     "write_json",
 ]
@@ -87,9 +98,44 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def plain_json(obj):
+    """``obj`` with NaN and inf as None, numpy scalars and arrays as Python ones, recursively.
+
+    Dicts keep their keys; tuples and arrays become lists. What strict JSON can hold (RFC 8259
+    has no NaN or Infinity): a missing or non-finite number is ``null``.
+    """
+    if isinstance(obj, dict):
+        return {k: plain_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return plain_json(obj.tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    """Strict JSON text of ``obj`` (:func:`plain_json`; ``json.dumps`` keywords pass through).
+
+    Raises:
+        ValueError: a non-finite float :func:`plain_json` does not reach (``allow_nan=False``).
+    """
+    return json.dumps(plain_json(obj), allow_nan=False, **kwargs)
+
+
+def nan_if_none(v) -> float:
+    """A number read from JSON: ``null`` (a missing or non-finite value) as NaN."""
+    return math.nan if v is None else v
+
+
 def write_json(path: str | Path, obj, *, indent: int = 2) -> None:
-    """Writes ``obj`` as JSON to ``path`` atomically, creating its directory."""
-    atomic_write_text(path, json.dumps(obj, indent=indent))
+    """Writes ``obj`` as strict JSON (:func:`dumps`) to ``path`` atomically, making its folder."""
+    atomic_write_text(path, dumps(obj, indent=indent))
 
 
 def config_hash(config) -> str:
@@ -173,7 +219,8 @@ def find_jobs(dirs) -> list[Path]:
 def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
     """Rows and nearest-distance rows (plain dicts) of the cells a killed run finished.
 
-    ``digest``: the job's :func:`cells_hash` (a checkpoint of other cells reads as empty).
+    ``digest``: the job's :func:`cells_hash` (a checkpoint of other cells reads as empty). A
+    ``null`` (how the checkpoint writes NaN: no row column is ever None) reads as NaN.
     """
     path = out / PARTIAL
     if not path.exists():
@@ -184,12 +231,19 @@ def load_partial(out: Path, digest: str) -> tuple[list[dict], list[dict]]:
         return [], []
     if saved.get("cells_hash") != digest:
         return [], []
-    return saved["rows"], saved["nearest"]
+    return [_nan_columns(r) for r in saved["rows"]], [_nan_columns(r) for r in saved["nearest"]]
+
+
+def _nan_columns(row: dict) -> dict:
+    return {k: nan_if_none(v) for k, v in row.items()}
 
 
 def save_partial(out: Path, digest: str, rows: list[dict], nearest: list[dict]) -> None:
-    """Checkpoints the finished cells (plain dicts, atomically), keyed by :func:`cells_hash`."""
-    text = json.dumps({"cells_hash": digest, "rows": rows, "nearest": nearest})
+    """Checkpoints the finished cells (plain dicts, atomically; NaN written as null).
+
+    Keyed by the job's :func:`cells_hash`.
+    """
+    text = dumps({"cells_hash": digest, "rows": rows, "nearest": nearest})
     atomic_write_text(out / PARTIAL, text)
 
 

@@ -28,6 +28,7 @@ import time
 import jax
 import numpy as np
 
+from experiments.helpers import store
 from idm import manifolds, w1
 
 CLOUDS = {"circle_idm": 1, "sphere_idm": 2}
@@ -116,14 +117,15 @@ def bench_w1(
                 sinkhorn_over_pot=sk_s / pot_s,
                 assignment_over_pot=lsa_s / pot_s,
             )
-            print(json.dumps(row), flush=True)
+            print(store.dumps(row), flush=True)
             rows.append(row)
     return rows
 
 
 _MEMORY_SCRIPT = """
-import json, resource, sys, time, warnings
+import resource, sys, time, warnings
 import jax
+from experiments.helpers.store import dumps
 from experiments.helpers.w1bench import make_clouds
 from idm import w1
 m, D, iters = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -133,7 +135,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     res = w1.w1_result(x, y, max_iterations=iters, stage_iterations=iters)
 secs = time.perf_counter() - t0
-print(json.dumps(dict(kind="evaluator_memory", m=m, D=D, x64=bool(jax.config.jax_enable_x64),
+print(dumps(dict(kind="evaluator_memory", m=m, D=D, x64=bool(jax.config.jax_enable_x64),
     n_iters=res.n_iters, seconds=secs, value=res.value, lower=res.lower, upper=res.upper,
     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)))
 """

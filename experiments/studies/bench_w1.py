@@ -8,7 +8,6 @@ The rows come from :mod:`experiments.helpers.w1bench`.
 """
 
 import argparse
-import json
 import resource
 
 import jax
@@ -34,10 +33,10 @@ def main(argv=None) -> None:
     rows = bench_w1(args.sizes, key, clouds=args.clouds, D=args.D, warm_up_below=args.warm_up_below)
     for m in args.large:
         rows.append(large_row(m, key, max_iterations=args.large_max_iterations))
-        print(json.dumps(rows[-1]), flush=True)
+        print(store.dumps(rows[-1]), flush=True)
     if args.memory:
         rows.append(memory_row(args.memory))
-        print(json.dumps(rows[-1]), flush=True)
+        print(store.dumps(rows[-1]), flush=True)
     meta = dict(
         backend=jax.default_backend(),
         jax=jax.__version__,
