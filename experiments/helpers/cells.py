@@ -10,8 +10,8 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
 * ``copy_fraction`` (``idm.memorization.is_copy``, against the distinct training
   points; ``duplicates`` counts the training rows merged as duplicates), ``nn_median``
   (median distance to the nearest training point), ``manifold_distance`` (mean distance to
-  the manifold) and, on spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower bound on W1) beside
-  ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term;
+  the manifold) and, on spheres, ``radial_shrinkage`` E[1 - |x|] (1-Lipschitz, so a lower
+  bound on W1) beside ``predicted_shrinkage`` d/2 sigma^2 (idm rows), the leading term;
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
