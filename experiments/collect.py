@@ -17,7 +17,6 @@ directory at the end of every multirun.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,7 +87,9 @@ def collect(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from experiments.helpers import preflight
+
+    parser = preflight.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or job directories")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: DIR)")
     parser.add_argument("--floor-factor", type=float, default=2.0)
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.dirs, args.out, floor_factor=args.floor_factor, figures=not args.no_figures
         )
     except FileNotFoundError as err:
-        raise SystemExit(f"error: {err}") from None
+        preflight.fail(f"dirs: {err}")
     print(  # noqa: T201
         f"{summary['rows']} rows from {len(summary['jobs'])} jobs "
         f"({summary['duplicates_dropped']} duplicates dropped) -> {args.out or args.dirs[0]}"

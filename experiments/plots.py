@@ -18,7 +18,6 @@ The fitted lines come from ``experiments.helpers.fits`` (the summary's fit table
 
 from __future__ import annotations
 
-import argparse
 import math
 import textwrap
 from collections import defaultdict
@@ -549,17 +548,21 @@ def draw_all(rows, nearest, out: str | Path, *, fits=None, floor_factor=2.0) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from experiments.helpers import preflight
+
+    parser = preflight.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path, help="a run directory or a multirun sweep directory")
     parser.add_argument("--out", type=Path, default=None, help="where figures go (default: dir)")
     parser.add_argument("--floor-factor", type=float, default=2.0)
     args = parser.parse_args(argv)
+    if not args.dir.is_dir():
+        preflight.fail(f"dir: {args.dir} is not a directory")
     if (args.dir / "rows.csv").exists() and not list(args.dir.glob("*/rows.csv")):
         rows, nearest, _ = rowlib.read_job(args.dir)
     else:
         jobs = [rowlib.read_job(job) for job in store.find_jobs([args.dir])]
         if not jobs:
-            raise SystemExit(f"error: no rows.csv in {args.dir} or its jobs")
+            preflight.fail(f"dir: no rows.csv in {args.dir} or its jobs")
         rows = rowlib.merge([j[0] for j in jobs])[0]
         nearest = rowlib.merge_nearest([j[1] for j in jobs])
     written = draw_all(rows, nearest, args.out or args.dir, floor_factor=args.floor_factor)

@@ -107,10 +107,12 @@ def memory_estimate(cfg: RunConfig) -> dict[str, float]:
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
         if ev.of_law:  # their own exact problem and the sphere bound's coarse one
             evaluator += _EXACT_BYTES_PER_PAIR * max(ev.m_exact, ev.cells) ** 2
-            # one draw call: k span coordinates, noise and output in float64, and the
-            # streamed denoiser's logits block (m x block, twice)
+            # one draw call in float64: Sobol' points, noise, means and outputs (k span
+            # coordinates each), and the streamed denoiser's logits blocks (m x block). Measured:
+            # m_law = 2^21 on the circle at n = 32 peaked 1.8 GB above the idle process (this
+            # formula: 2.0 GB); m_law = 10^8 asked for 80 GB before the check (96 GB).
             k, draws = cfg.manifold.embedding_dim, max(getattr(ev, f) for f in _LAW_DRAWS)
-            parts["law_draws"] = float(8 * draws * (4 * (k + 1) + 2 * block))
+            parts["law_draws"] = float(8 * draws * (8 * (k + 1) + 3 * block))
     else:  # Sinkhorn: online beyond dense_max entries, so linear in m
         evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
     parts["evaluator"] = float(evaluator)

@@ -468,9 +468,10 @@ def test_widening_a_sweep_computes_only_the_new_cells(tmp_path):
     assert {(r.n, r.seed) for r in wider} == {(n, s) for n in (16, 24, 32) for s in (0, 1)}
     fresh = rate.run(_config([*wide, "skip_existing=false"]), tmp_path / "alone")
     _same_rows(wider, fresh)  # the reused rows are the rows a fresh run computes
-    assert store.cells_hash(cfg) == json.loads((tmp_path / "two_seeds/summary.json").read_text())[
-        "cells_hash"
-    ]
+    assert (
+        store.cells_hash(cfg)
+        == json.loads((tmp_path / "two_seeds/summary.json").read_text())["cells_hash"]
+    )
     assert store.config_hash(cfg) != store.config_hash(_config(wide))
 
 

@@ -14,6 +14,7 @@ to stderr and exits with status 2: no traceback, no directory, no job.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import typing
@@ -29,8 +30,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 __all__ = [
+    "ArgumentParser",
     "InputError",
     "available_memory",
+    "check_flag_output",
     "check_output",
     "fail",
     "format_bytes",
@@ -186,6 +189,16 @@ def fail(message: str) -> typing.NoReturn:
     raise SystemExit(EXIT_CODE)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` whose refusals are one line (``error: ...``) and exit status 2.
+
+    The stock parser prints its usage block before the error; ``--help`` is unchanged.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:  # noqa: D102
+        fail(f"{message} (see --help)")
+
+
 def study_output(doc: str, default: str, argv: Sequence[str] | None = None, *,
                  file_name: str | None = None) -> Path:  # fmt: skip
     """The command line of a study: ``[OUT] [--overwrite]`` and ``--help``; the checked path.
@@ -193,9 +206,7 @@ def study_output(doc: str, default: str, argv: Sequence[str] | None = None, *,
     ``OUT`` is the output file (or, with ``file_name``, the folder that gets it), checked by
     :func:`check_output` before any work: a refusal is one line and exit status 2.
     """
-    import argparse
-
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=doc.strip().splitlines()[0],
         epilog=f"Writes {'OUT/' + file_name if file_name else 'OUT'}; default OUT: {default}",
     )
@@ -203,8 +214,13 @@ def study_output(doc: str, default: str, argv: Sequence[str] | None = None, *,
     parser.add_argument("--overwrite", action="store_true", help="replace an existing result")
     args = parser.parse_args(argv)
     path = Path(args.out) / file_name if file_name else Path(args.out)
+    return check_flag_output(path, overwrite=args.overwrite)
+
+
+def check_flag_output(path: str | Path, *, overwrite: bool) -> Path:
+    """:func:`check_output` for an argparse command (``--overwrite``); refusals exit 2."""
     try:
-        return check_output(path, overwrite=args.overwrite)
+        return check_output(path, overwrite=overwrite)
     except InputError as err:
         fail(str(err).replace("overwrite=true", "--overwrite"))
 

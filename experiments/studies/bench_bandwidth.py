@@ -10,7 +10,8 @@ selected ``c`` (same key for both: a paired comparison) and scored by exact W1 (
 set's own W1 (``m`` of its points against the same population sample, the ``c -> 0`` limit) and
 the evaluation floor W1(population, population') at the same ``m``.
 
-    python -m experiments.studies.bench_bandwidth [--out results/bandwidth] [--seeds 4] [--n 2000]
+    python -m experiments.studies.bench_bandwidth [--out results/bandwidth] [--overwrite]
+        [--seeds 4] [--n 2000]
 
 Writes ``bandwidth.json`` (config, per-seed records, summary rows), ``bandwidth.md`` (the table)
 and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manifold).
@@ -18,14 +19,13 @@ and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manif
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import jax
 import numpy as np
 
-from experiments.helpers import store
+from experiments.helpers import preflight, store
 from idm.rates import mean_se as _mean_se
 
 MANIFOLDS = (("circle", "circle", 1), ("S^2", "sphere", 2), ("T^2", "torus", 2))
@@ -157,8 +157,9 @@ def plot(records, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = preflight.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="results/bandwidth")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--D", type=int, default=100)
@@ -173,6 +174,8 @@ def main(argv=None):
     p.add_argument("--manifolds", nargs="*", default=[m[0] for m in MANIFOLDS])
     p.add_argument("--float32", action="store_true", help="run without x64 (default: float64)")
     args = p.parse_args(argv)
+    for name in ("bandwidth.json", "bandwidth.md", "bandwidth.png"):  # before any work
+        preflight.check_flag_output(os.path.join(args.out, name), overwrite=args.overwrite)
     if not args.float32:
         jax.config.update("jax_enable_x64", True)
     grid = tuple(args.grid) if args.grid else tuple(np.geomspace(1 / 16, 4.0, 9).tolist())
@@ -220,7 +223,6 @@ def main(argv=None):
         records[label] = recs
     cfg["total_seconds"] = time.perf_counter() - t_all
     rows = summarise(records)
-    os.makedirs(args.out, exist_ok=True)
     store.write_json(
         os.path.join(args.out, "bandwidth.json"),
         {"config": cfg, "rows": rows, "records": records},

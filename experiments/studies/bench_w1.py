@@ -7,18 +7,18 @@
 The rows come from :mod:`experiments.helpers.w1bench`.
 """
 
-import argparse
 import resource
 
 import jax
 
-from experiments.helpers import store
+from experiments.helpers import preflight, store
 from experiments.helpers.w1bench import bench_w1, large_row, memory_row
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = preflight.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="path of the JSON file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
     parser.add_argument("--clouds", nargs="+", default=["circle_idm", "sphere_idm"])
     parser.add_argument("--D", type=int, default=100)
@@ -28,6 +28,7 @@ def main(argv=None) -> None:
     parser.add_argument("--large-max-iterations", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    preflight.check_flag_output(args.out, overwrite=args.overwrite)
     jax.config.update("jax_enable_x64", True)
     key = jax.random.key(args.seed)
     rows = bench_w1(args.sizes, key, clouds=args.clouds, D=args.D, warm_up_below=args.warm_up_below)
