@@ -229,3 +229,19 @@ def test_tradeoff_table():
             assert nearest == (f"{r['nn_median']:.2f}" if r["nn_median"] > 1e-6 else "0")
         seen.add((label, c))
     assert len(seen) == len(rows) == 11
+
+
+def test_bad_input_table():
+    """The bad inputs tried and what each got, as experiments.studies.bad_inputs wrote them."""
+    cases = _json("reliability/bad_inputs.json")["cases"]
+    rows = _table("| input | exit | what it says |")
+    assert [r[0] for r in rows] == [c["input"] for c in cases]
+    for row, case in zip(rows, cases, strict=True):
+        assert row[1] == str(case["exit"])
+        if "report" not in case:
+            assert row[2].replace("\\|", "|") == case["says"]
+        assert row[3] == (", ".join(case["written"]) or "none")
+        if case["exit"] == 2:  # a refusal: one line, no traceback, nothing written
+            assert case["stderr_lines"] == 1, case
+            assert not case["traceback"], case
+            assert not case["written"], case
