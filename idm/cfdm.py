@@ -85,7 +85,7 @@ import jax.numpy as jnp
 
 from idm import schedule
 from idm._checks import concrete as _concrete
-from idm._checks import training_set
+from idm._checks import count, positive, scalar, training_set
 from idm.score import default_block_size, posterior_mean_and_score
 
 __all__ = [
@@ -181,6 +181,7 @@ def smoothed_posterior_mean_and_score(
     Returns:
       ``(mean, score)``, each with the shape of ``x``.
     """
+    positive(sigma, "sigma", strict=False)
     data = jnp.asarray(data)
     x = jnp.asarray(x, data.dtype)
     eps = jnp.asarray(perturbations, data.dtype)
@@ -259,6 +260,7 @@ def integrate(
     Returns:
       Samples, shape ``[m, D]``.
     """
+    positive(sigma, "sigma", strict=False)
     data = jnp.asarray(data)
     z = jnp.asarray(z, data.dtype)
     eps = jnp.asarray(perturbations, data.dtype)
@@ -341,12 +343,12 @@ def sample(
       key: a ``jax.random`` key; the start draw uses ``fold_in(key, 0)``, the perturbations
         ``fold_in(fold_in(key, 1), step)``.
       data: training points, shape ``[n, D]``, ``n >= 2``.
-      num_samples: number of samples ``m``.
+      num_samples: number of samples ``m``, an integer (a shape: concrete).
       sigma: smoothing standard deviation (the paper's ``sigma``, in data units near
-        ``t = 0``), ``>= 0``; ``0`` gives the memorizing closed-form model. Traced: changing
-        it does not recompile.
-      steps: number of steps from ``t_start`` to ``t_end`` (``>= 1``).
-      num_perturbations: ``M``, perturbations per score evaluation.
+        ``t = 0``), a scalar ``>= 0``; ``0`` gives the memorizing closed-form model. Traced:
+        changing it does not recompile, and ``jit``, ``vmap`` and ``grad`` may run over it.
+      steps: number of steps from ``t_start`` to ``t_end``, an integer ``>= 1``.
+      num_perturbations: ``M``, perturbations per score evaluation, an integer ``>= 1``.
       t_start: start time (ours), traced; default ``t(PAPER_TAU_START)``.
       t_end: end time (ours), traced, ``0 < t_end < t_start``; default ``t(PAPER_TAU_END)``.
       resample_perturbations: draw fresh perturbations at every step (default) or keep one
@@ -356,18 +358,21 @@ def sample(
 
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
+
+    Raises:
+      ValueError: for a count that is not an integer (``10.7``, ``True``) or below 1, a
+        non-scalar ``sigma``, ``t_start`` or ``t_end`` (always), or concrete values outside
+        ``sigma >= 0`` and ``t_start > t_end > 0``. Traced values are not checked.
     """
     data = training_set(data)
-    if int(num_samples) < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if int(num_perturbations) < 1:
-        raise ValueError(f"num_perturbations must be >= 1, got {num_perturbations}")
-    if _concrete(sigma) and not float(sigma) >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    num_samples = count(num_samples, "num_samples")
+    steps = count(steps, "steps")
+    num_perturbations = count(num_perturbations, "num_perturbations")
+    positive(sigma, "sigma", strict=False)
     t_start, t_end = _default_times(t_start, t_end)
-    if _concrete(t_start) and _concrete(t_end) and not float(t_start) > float(t_end) > 0:
+    positive(t_end, "t_end")
+    scalar(t_start, "t_start")
+    if _concrete(t_start) and _concrete(t_end) and not float(t_start) > float(t_end):
         raise ValueError(f"need t_start > t_end > 0, got t_start={t_start}, t_end={t_end}")
     dt = data.dtype
     return _sample(
@@ -376,9 +381,9 @@ def sample(
         jnp.asarray(sigma, dt),
         jnp.asarray(t_start, dt),
         jnp.asarray(t_end, dt),
-        num_samples=int(num_samples),
-        steps=int(steps),
-        num_perturbations=int(num_perturbations),
+        num_samples=num_samples,
+        steps=steps,
+        num_perturbations=num_perturbations,
         resample_perturbations=bool(resample_perturbations),
         block_size=min(int(block_size or default_block_size()), data.shape[0]),
         precision=precision,

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from idm.neighbours import Index
+from idm.schedule import length_scale
 
 __all__ = [
     "COPY_RATIO",
@@ -77,14 +78,14 @@ def duplicate_tolerance(data) -> float:
     """The distance under which two training points count as one (see the module docstring).
 
     ``max(DUPLICATE_RTOL * scale, DUPLICATE_ULPS * eps * max_i |x_i|)``, with ``scale`` the
-    root-mean-square distance to the mean and ``eps`` the resolution of the data's float dtype
-    (float64 for integer data). 0 for a single point at the origin.
+    data's length scale (:func:`idm.schedule.length_scale`) and ``eps`` the resolution of the
+    data's float dtype (float64 for integer data). 0 for a single point at the origin.
     """
     raw = np.asarray(data)
     eps = np.finfo(raw.dtype if raw.dtype.kind == "f" else np.float64).eps
     x = raw.astype(np.float64)
-    scale = math.sqrt(float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
     largest = float(np.max(np.linalg.norm(x, axis=1)))
+    scale = length_scale(x)
     return max(DUPLICATE_RTOL * scale, DUPLICATE_ULPS * float(eps) * largest)
 
 

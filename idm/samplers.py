@@ -41,7 +41,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from idm import cfdm, schedule
-from idm._checks import check_finite_rows, training_set
+from idm._checks import check_finite_rows, count, positive, scalar, training_set
 from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
 
@@ -227,16 +227,17 @@ def sample(
     Args:
       key: a ``jax.random`` key.
       data: training points, shape ``[n, D]``.
-      num_samples: number of samples ``m``.
+      num_samples: number of samples ``m``, an integer >= 1 (a shape: concrete).
       method: one of ``"idm", "dm", "early_stop", "kde", "train", "cfdm"``.
       d: intrinsic dimension, for the bandwidth rule ``sigma = c * n^(-1/(d+4))`` when ``sigma``
         is not given.
-      sigma: bandwidth; the IDM stopping time is ``sigma^2``. Traced: changing it does not
-        recompile.
-      c: bandwidth constant (used only when ``sigma`` is None).
+      sigma: bandwidth, a scalar > 0; the IDM stopping time is ``sigma^2``. Traced: changing it
+        does not recompile, and ``jit``, ``vmap`` and ``grad`` may run over it.
+      c: bandwidth constant, a scalar > 0 (used only when ``sigma`` is None); traced like
+        ``sigma``.
       solver: ``"sde"``, ``"ode"`` or ``"exact"``.
-      steps: number of reverse steps (``sde`` / ``ode``).
-      T: start time of the reverse process.
+      steps: number of reverse steps (``sde`` / ``ode``), an integer (a shape: concrete).
+      T: start time of the reverse process, a scalar; traced.
       inertia: ``"tweedie"`` (exact posterior mean) or ``"paper"`` (``e^s (x + s score)``).
       t_end: end time of ``dm``.
       block_size: training points per streamed block of the score.
@@ -250,22 +251,46 @@ def sample(
         sampler runs on ``(data - mean) / scale`` and maps its samples back, with
         ``sigma = c * scale * n^(-1/(d+4))`` (a given ``sigma`` is in data units): the forward
         process's own scale (its stationary law N(0, I/2)) no longer meets the data's, and
-        scaling the data scales sigma and the samples with it.
+        scaling the data scales sigma and the samples with it. A number may be traced, and
+        ``"data"`` is computed in ``jnp`` when the data are traced (``data`` passed as an
+        argument of a caller's ``jit``).
       check_finite: raise :class:`NonFiniteSamples` naming the step and time where the first
         NaN or inf appeared (the check is computed inside the jitted sampler; reading it waits
         for the result). Input data with non-finite values raises ``ValueError`` either way.
 
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
+
+    Raises:
+      ValueError: for an unknown option, a count that is not an integer (``10.7``, ``True``),
+        a non-scalar ``sigma``, ``c``, ``T``, ``t_end`` or ``scale`` (shapes are checked even
+        under ``jit``), data that are not ``(n, D)`` with ``n >= 2``, ``D >= 1`` or hold NaN,
+        or a concrete ``sigma``, ``c`` or ``scale`` that is not > 0. Traced values are not
+        checked (their values are unknown when the sampler is traced, and are never turned
+        into a Python bool): a traced ``sigma`` (or ``c``) of 0 gives NaN samples, a negative
+        one the samples of its absolute value.
     """
     data = training_set(data)
     check_finite_rows(data)
-    if isinstance(scale, str) or not (_concrete(scale) and float(scale) == 1.0):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if inertia not in INERTIAS:
+        raise ValueError(f"inertia must be one of {INERTIAS}, got {inertia!r}")
+    num_samples = count(num_samples, "num_samples")
+    steps = count(steps, "steps", minimum=0 if solver == "exact" else 1)
+    scalar(T, "T")
+    scalar(t_end, "t_end")
+    if method == "dm":
+        positive(t_end, "t_end")
+    if sigma is not None:
+        positive(sigma, "sigma")
+    if isinstance(scale, str) or not (_concrete(scalar(scale, "scale")) and float(scale) == 1.0):
         if isinstance(scale, str) and scale != "data":
             raise ValueError(f"scale must be a positive number or 'data', got {scale!r}")
         s = schedule.length_scale(data) if isinstance(scale, str) else scale
-        if _concrete(s) and not float(s) > 0:
-            raise ValueError(f"scale must be > 0, got {s}")
+        positive(s, "scale")
         unit, centre = schedule.to_unit_scale(data, s)
         out = sample(
             key, unit, num_samples, method=method, d=d,
@@ -274,23 +299,12 @@ def sample(
             shard=shard, check_finite=check_finite,
         )  # fmt: skip
         return (centre + s * out).astype(data.dtype)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if inertia not in INERTIAS:
-        raise ValueError(f"inertia must be one of {INERTIAS}, got {inertia!r}")
-    if int(num_samples) < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if solver != "exact" and int(steps) < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
     n = data.shape[0]
     if sigma is None:
         if method in BANDWIDTH_METHODS and d is None:
             raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
         sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
-    if _concrete(sigma) and not float(sigma) > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    positive(sigma, "sigma")
     t_stop = t_end if method == "dm" else sigma**2
     # T is the start of the reverse process: the exact solver (and the baselines without one)
     # draw p_stop directly and never use it
@@ -312,10 +326,10 @@ def sample(
         jnp.asarray(sigma, dt),
         jnp.asarray(T, dt),
         jnp.asarray(t_end, dt),
-        num_samples=int(num_samples),
+        num_samples=num_samples,
         method=method,
         solver=solver,
-        steps=int(steps),
+        steps=steps,
         inertia=inertia,
         block_size=block,
         precision=precision,

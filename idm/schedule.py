@@ -13,6 +13,9 @@ with stationary law ``N(0, I/2)``. With unit noise the paper's inertia step
 """
 
 import jax.numpy as jnp
+import numpy as np
+
+from idm._checks import concrete, count, positive, scalar
 
 __all__ = ["alpha", "var", "bandwidth", "length_scale", "time_grid", "to_unit_scale"]
 
@@ -30,7 +33,7 @@ def var(t):
     return -jnp.expm1(-2.0 * jnp.asarray(t)) / 2.0
 
 
-def length_scale(data) -> float:
+def length_scale(data):
     r"""The data's length scale: the root-mean-square distance to their mean.
 
     :math:`\sqrt{\frac1n\sum_i |x_i - \bar x|^2}`, the total spread (Silverman's rule scales
@@ -41,11 +44,26 @@ def length_scale(data) -> float:
     sampled in the coordinates ``(x - mean) / scale`` and mapped back (:func:`idm.sample`
     with ``scale``), which makes the whole sampler equivariant: scale the data, and sigma
     and the samples scale with them.
-    """
-    import numpy as np
 
-    x = np.asarray(data, np.float64)
-    return float(np.sqrt(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
+    Args:
+      data: points, shape ``[n, D]``.
+
+    Returns:
+      For concrete ``data``, a Python float computed in float64 on the host; for traced
+      ``data`` (under ``jit``, ``vmap`` or ``grad``), a JAX scalar in the data's floating
+      dtype, differentiable. Both evaluate the same expression (:func:`_rms_spread`).
+    """
+    if concrete(data):
+        return float(_rms_spread(np.asarray(data, np.float64), np))
+    x = jnp.asarray(data)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.zeros(()).dtype)
+    return _rms_spread(x, jnp)
+
+
+def _rms_spread(x, xp):
+    """``sqrt(mean_i |x_i - mean(x)|^2)`` in the array module ``xp`` (numpy or jax.numpy)."""
+    return xp.sqrt(xp.mean(xp.sum((x - xp.mean(x, axis=0, keepdims=True)) ** 2, axis=1)))
 
 
 def to_unit_scale(data, scale):
@@ -62,24 +80,28 @@ def bandwidth(n, d, c=1.0, scale=1.0):
     """IDM bandwidth ``sigma = c * scale * n^(-1/(d+4))``; the stopping time is ``s = sigma^2``.
 
     Args:
-      n: number of training points (>= 2).
-      d: intrinsic dimension of the data manifold (>= 1).
-      c: positive constant.
+      n: number of training points, an integer >= 2 (it is a shape, so it is concrete).
+      d: intrinsic dimension of the data manifold (>= 1); may be traced.
+      c: positive constant; may be traced (``jit``, ``vmap`` or ``grad`` over it).
       scale: the data's length scale (``idm.bandwidth.length_scale``: 1 for a unit sphere, the
-        rule of the paper's experiments).
+        rule of the paper's experiments); may be traced.
 
     Returns:
-      ``sigma`` as a float (a Python float for Python inputs, so it can be passed as a
-      traced argument without recompiling).
+      ``sigma``: a Python float for Python inputs (so it can be passed as a traced argument
+      without recompiling), a JAX scalar when ``d``, ``c`` or ``scale`` is a JAX array.
+
+    Raises:
+      ValueError: for a non-integer ``n`` or ``n < 2``, or for a concrete ``d < 1``,
+        ``c <= 0`` or ``scale <= 0`` (NaN included). Traced values are not checked.
     """
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got n={n}")
-    if d is None or d < 1:
+    n = count(n, "n", minimum=2)
+    if d is None:
+        raise ValueError("the intrinsic dimension d must be >= 1, got d=None")
+    scalar(d, "d")
+    if concrete(d) and not float(d) >= 1:
         raise ValueError(f"the intrinsic dimension d must be >= 1, got d={d}")
-    if not c > 0:
-        raise ValueError(f"c must be > 0, got c={c}")
-    if not scale > 0:
-        raise ValueError(f"scale must be > 0, got scale={scale}")
+    positive(c, "c")
+    positive(scale, "scale")
     return c * scale * float(n) ** (-1.0 / (d + 4))
 
 

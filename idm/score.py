@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from idm import schedule
 from idm._backend import backend_block
+from idm._checks import positive
 
 __all__ = ["PRECISIONS", "score", "denoise", "posterior_mean_and_score", "default_block_size"]
 
@@ -93,11 +94,12 @@ def _posterior_mean(x, data, t, block_size, precision):
     return acc / run_sum[:, None]
 
 
-def _check(x, data):
+def _check(x, data, t):
+    positive(t, "t")
     data = jnp.asarray(data)
     x = jnp.asarray(x, dtype=data.dtype)
-    if data.ndim != 2 or data.shape[0] < 1:
-        raise ValueError(f"data must have shape (n, D) with n >= 1, got {data.shape}")
+    if data.ndim != 2 or data.shape[0] < 1 or data.shape[1] < 1:
+        raise ValueError(f"data must have shape (n, D) with n >= 1 and D >= 1, got {data.shape}")
     if x.ndim not in (1, 2) or x.shape[-1] != data.shape[1]:
         raise ValueError(f"x must have shape (D,) or (m, D) with D={data.shape[1]}, got {x.shape}")
     return x, data
@@ -109,14 +111,20 @@ def posterior_mean_and_score(x, data, t, *, block_size=None, precision="highest"
     Args:
       x: query points, shape ``[D]`` or ``[m, D]``.
       data: training points, shape ``[n, D]``.
-      t: forward time (scalar, may be traced), ``t > 0``.
+      t: forward time, a scalar ``> 0``; may be traced (``jit``, ``vmap``, ``grad``).
       block_size: training points per streamed block (default per backend).
       precision: matmul precision, ``"highest"`` (default), ``"high"`` or ``"default"``.
 
     Returns:
       ``(mean, score)``, each with the shape of ``x``.
+
+    Raises:
+      ValueError: for a ``t`` that is not a scalar (always: shapes are known under ``jit``), or
+        a concrete ``t <= 0`` or NaN. A traced ``t`` is not checked (its value is unknown when
+        the function is traced): there ``t = 0`` gives NaN (``0 / 0`` in the weights) and
+        ``t < 0`` finite values of no meaning (a negative noise variance).
     """
-    x, data = _check(x, data)
+    x, data = _check(x, data, t)
     block_size = int(block_size or default_block_size())
     block_size = min(block_size, data.shape[0])
     xb = x[None] if x.ndim == 1 else x
@@ -130,7 +138,8 @@ def posterior_mean_and_score(x, data, t, *, block_size=None, precision="highest"
 def denoise(x, data, t, *, block_size=None, precision="highest"):
     """Tweedie posterior mean ``E[X_0 | X_t = x] = sum_i w_i x_i = (x + v_t score) / alpha_t``.
 
-    Shapes as in :func:`posterior_mean_and_score`.
+    Shapes, the checks on ``t`` and what a traced ``t <= 0`` gives: as in
+    :func:`posterior_mean_and_score`.
     """
     return posterior_mean_and_score(x, data, t, block_size=block_size, precision=precision)[0]
 
@@ -138,6 +147,7 @@ def denoise(x, data, t, *, block_size=None, precision="highest"):
 def score(x, data, t, *, block_size=None, precision="highest"):
     """Exact score ``grad_x log p_t(x)`` of the smoothed empirical measure.
 
-    Shapes as in :func:`posterior_mean_and_score`.
+    Shapes, the checks on ``t`` and what a traced ``t <= 0`` gives: as in
+    :func:`posterior_mean_and_score`.
     """
     return posterior_mean_and_score(x, data, t, block_size=block_size, precision=precision)[1]

@@ -72,3 +72,14 @@ def test_train_draws_are_training_points_and_a_key_fixes_the_draws(key):
         qmc.sample(key, data, 8, method="kde")
     with pytest.raises(ValueError, match="sigma"):
         qmc.sample(key, data, 8, method="idm")
+
+
+def test_a_size_that_is_not_a_power_of_two_draws_without_a_warning(key):
+    """SciPy warns about the Sobol' balance at such sizes; qmc filters it, with its reason."""
+    import warnings
+
+    data = np.asarray(jax.random.normal(key, (50, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = qmc.sample(key, data, 100, sigma=0.3)
+    assert x.shape == (100, 3)

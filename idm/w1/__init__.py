@@ -15,17 +15,33 @@
   along the circle;
 * :mod:`idm.w1.semidiscrete`: a cloud against a continuous population law (no sampling floor on
   the population side);
+* :mod:`idm.w1.divergence`: :func:`sinkhorn_divergence`, the debiased Sinkhorn divergence with
+  the Euclidean cost as a JAX scalar (``jit``, ``vmap``, ``grad``): a differentiable loss, not
+  a certified W1 (it undershoots W1);
 * :mod:`idm.w1._record`: :class:`W1Result`, the record they return, and :class:`W1NotConverged`.
 """
 
-from idm.w1 import circle, exact, law, matching, plugin, potential, semidiscrete, sinkhorn, sphere
+from idm.w1 import (
+    circle,
+    divergence,
+    exact,
+    law,
+    matching,
+    plugin,
+    potential,
+    semidiscrete,
+    sinkhorn,
+    sphere,
+)
 from idm.w1._record import W1NotConverged, W1Result
+from idm.w1.divergence import sinkhorn_divergence
 from idm.w1.plugin import w1, w1_floor, w1_result
 
 __all__ = [
     "W1NotConverged",
     "W1Result",
     "circle",
+    "divergence",
     "exact",
     "law",
     "matching",
@@ -33,6 +49,7 @@ __all__ = [
     "potential",
     "semidiscrete",
     "sinkhorn",
+    "sinkhorn_divergence",
     "sphere",
     "w1",
     "w1_floor",
