@@ -1,6 +1,7 @@
 """Every experiment config composes, type-checks and runs at a tiny size; typos fail early."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -38,6 +39,8 @@ TINY = [
     "evaluator.cells=64",
     "progress=false",
 ]
+# The bracket's upper bounds, as named in w1_parts (the matched one is a single value).
+UPPERS = ("sobolev_upper", "exact_upper", "matched_upper")
 # The semidiscrete evaluator at smoke-test size.
 TINY_EVALUATOR = ["evaluator.max_iterations=100", "evaluator.n_eval=4096"]
 
@@ -76,6 +79,13 @@ def test_named_experiment_contents():
     for case, d, seeds in (("d1", 1, 8), ("d2", 2, 4), ("d4", 4, 3)):
         rc = rate.to_run_config(_compose(["experiment=rate_long", f"+long_d={case}"]))
         assert (rc.manifold.d, rc.sweep.seeds, rc.sweep.ns) == (d, seeds, long.sweep.ns)
+    # with the Sobolev bound: two decades of n, d = 1..6 (conf/long_d: d5, d6 too), 3 seeds
+    sob = rate.to_run_config(_compose(["experiment=rate_long_sobolev"]))
+    assert sob.evaluator.sobolev
+    assert sob.sweep.ns[-1] / sob.sweep.ns[0] >= 100
+    for case, d in (("d5", 5), ("d6", 6)):
+        rc = rate.to_run_config(_compose(["experiment=rate_long_sobolev", f"+long_d={case}"]))
+        assert (rc.manifold.d, rc.sweep.seeds, rc.evaluator.sobolev) == (d, 3, True)
     dind = rate.to_run_config(_compose(["experiment=d_independence"]))
     assert set(dind.method.names) == {"idm", "early_stop", "kde", "cfdm"}
     assert len(dind.sweep.ns) == 1
@@ -162,6 +172,13 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
         assert r.w1_floor > 0
         assert isinstance(r.converged, bool)
     assert strict_json.check_tree(tmp_path)
+    if rc.evaluator.sobolev:  # rate_long_sobolev: the idm rows carry the Sobolev upper bound
+        for r in saved:
+            parts = strict_json.loads(r.w1_parts)
+            assert ("sobolev_upper" in parts) == (r.method == "idm"), parts
+            assert parts["upper_by"] in ("sobolev", "exact", "matched"), parts
+            best = min(parts.get(k, math.inf) for k in UPPERS)  # (exact_replicates = 1: no SE)
+            assert math.isclose(r.w1_upper, best, abs_tol=1e-9), parts
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["name"] == experiment
     assert {"jax", "jaxlib", "ott", "device", "x64"} <= set(summary["environment"])

@@ -184,3 +184,31 @@ def test_c_transform_allowance_brackets_the_float64_value(key):
     hi = law.c_transform_mean(z, a, p, side="high")
     assert lo <= exact <= hi
     assert hi - lo < 1e-4  # 16 float32 roundings of numbers below S ~ 15 here
+
+
+def test_sobolev_upper_joins_the_bracket(key):
+    """S^2, IDM's law (n = 128): the Sobolev upper bound lies above every lower bound (exact
+    OT's dual among them); the bracket keeps the best of each side and names it, and the other
+    bounds are those of the bracket without it."""
+    n = 128
+    man = manifolds.get("sphere", d=2, D=3, key=key)
+    data = np.asarray(man.sample(jax.random.fold_in(key, 1), n)) @ np.asarray(man.frame).T
+    sigma = idm.schedule.bandwidth(n, 2)
+    order = qmc.spatial_order(data)
+
+    def draw(k, m):
+        return qmc.sample(k, data, m, sigma=sigma, order=order)
+
+    kw = dict(SMALL, distance=_radial, sphere=2, exact="always", cells=256)
+    res = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, sobolev=(data, sigma), **kw)
+    old = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, **kw)
+    up = res.parts["sobolev_upper"]
+    assert max(res.parts["dual_lower"], res.parts["sphere_lower"], res.lower) < up, res.parts
+    terms = res.parts["sobolev_mean"] + 2 * res.parts["sobolev_mean_se"]
+    assert np.isclose(up, terms + res.parts["sobolev_transport"], rtol=1e-12, atol=0)
+    assert res.upper == min(up, old.upper)
+    assert res.upper_by == ("sobolev" if up < old.upper else old.upper_by)
+    assert old.upper_by == "exact"
+    assert old.lower_by in ("radial", "sphere", "dual")
+    assert (res.lower, res.lower_by) == (old.lower, old.lower_by)
+    np.testing.assert_equal({k: v for k, v in res.parts.items() if "sobolev" not in k}, old.parts)

@@ -230,8 +230,17 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
         if ev.of_law and method in SPAN_METHODS:
             draw = _law_draw(cfg, man, method, data, data_span, order, n)
             law_res = evaluation.law_w1(
-                ev, eval_key, man, draw, atoms=data_span if method == "train" else None, n=n
+                ev,
+                eval_key,
+                man,
+                draw,
+                atoms=data_span if method == "train" else None,
+                n=n,
+                idm_law=(data_span, sigma) if method == "idm" else None,
             )
+            parts = {k: round(v, 10) for k, v in law_res.parts.items()}
+            if ev.sobolev:  # which bounds decided (off by default: the rows stay as they were)
+                parts.update(lower_by=law_res.lower_by, upper_by=law_res.upper_by)
             measured = dict(
                 w1=law_res.value,
                 w1_lower=law_res.lower,
@@ -246,7 +255,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
                 reference="population",
                 evaluation="span",
                 w1_tangential=law_res.parts.get("tangential", math.nan),
-                w1_parts=store.dumps({k: round(v, 10) for k, v in law_res.parts.items()}),
+                w1_parts=store.dumps(parts),
             )
         else:
             res = evaluation.w1_in_frame(

@@ -205,14 +205,18 @@ def exact_mode(ev: EvaluatorConfig, n: int | None, discrete: bool, circle: bool 
     return "auto" if n <= (ev.m_exact if discrete else ev.m_exact // 4) else "never"
 
 
-def law_w1(ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = None) -> law.LawW1:
+def law_w1(
+    ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = None, idm_law=None
+) -> law.LawW1:
     """W1 of the law of ``draw`` (span coordinates) against the manifold's population law.
 
     ``n``: the training points behind the law (:func:`exact_mode`); ``atoms``: the law's atoms
-    when it is the training set.
+    when it is the training set; ``idm_law``: ``(data_span, sigma)`` when it is IDM's law, for the
+    Sobolev upper bound (``ev.sobolev``, on the uniform S^d).
     """
     population, distance = _population(man), _distance(man)
     circle = is_uniform_circle(man)
+    sobolev = idm_law if ev.sobolev and (circle or uniform_sphere_dim(man)) else None
     if ev.method == "extrapolated":
         return law.extrapolated(
             key, draw, population, distance=distance, m=ev.m_law, replicates=ev.replicates
@@ -237,4 +241,5 @@ def law_w1(ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = N
         cells=ev.cells,
         rtol=ev.auto_rtol,
         z=ev.z,
+        sobolev=sobolev,
     )

@@ -206,6 +206,10 @@ class EvaluatorConfig:
             potential (``idm.w1.sphere``).
         auto_rtol: bracket: the relative error bar under which "auto" skips exact OT.
         z: law evaluators: standard errors added to each bound.
+        sobolev: bracket: the idm rows against the uniform S^d (d >= 1) add the H^-1 upper bound
+            of ``idm.w1.sobolev`` (no population point set, so no quantisation; O(n^2) pair
+            sum, ~90 s at n = 10^5), solved before exact OT and the matching when the bracket
+            is wider than auto_rtol.
 
     With a law evaluator, the methods whose outputs leave the span (early_stop, kde) are
     measured by the exact plug-in in frame coordinates against the reference; every row reports
@@ -232,6 +236,7 @@ class EvaluatorConfig:
     cells: int = 2048
     auto_rtol: float = 0.05
     z: float = 2.0
+    sobolev: bool = False
 
     def __post_init__(self):
         _choice(self.method, EVALUATORS, "evaluator.method")

@@ -17,7 +17,10 @@ draws whose empirical measures have mean :math:`\mu` and :math:`\nu`,
   continuous circle (:mod:`idm.w1.circle`);
 * ``matched_upper`` (``m_match``, off the circle): a permutation coupling of ``m_match`` draws
   with a population set of that size, by median bisection with exact leaves and refinement
-  passes (:mod:`idm.w1.matching`): near the exact optimum at sizes exact OT cannot afford.
+  passes (:mod:`idm.w1.matching`): near the exact optimum at sizes exact OT cannot afford;
+* ``sobolev_upper`` (``sobolev``: IDM's law against the uniform S^d, d >= 1): the
+  :math:`H^{-1}` bound of :mod:`idm.w1.sobolev`, with no population point set, so no
+  quantisation: a mean over draws plus a closed-form transport term.
 
 **Lower bounds.** For any potential :math:`\psi` on anchor points :math:`a_k`, the c-transform
 :math:`f(z) = \min_k |z - a_k| - \psi_k` is 1-Lipschitz, so
@@ -32,14 +35,15 @@ estimated on *fresh* draws of both laws (independent of the potential: unbiased)
   potential combined in one Kantorovich pair (:mod:`idm.w1.sphere`), fitted on the first
   replicate and evaluated on ``batches`` fresh randomizations (their spread its error).
 
-``kind="bracket"`` reports ``value`` = the middle of ``[lower, upper]`` (the best of each side)
-and ``error`` = half its width; ``converged`` when the bracket is not inverted and every solver
-reached its optimum. Which bound is best depends on the regime (measured on the circle, c = 1: the
-exact OT's bounds at n <= 2000 training points, the monotone ones from 4000 on); ``exact="auto"``
-solves the exact problem only when the cheaper bounds' bracket is wider than ``rtol``, and the
-matching (``m_match``) runs only when the bracket is still wider: exact OT of 4096 points with
-its dual is the tighter pair for lumpy laws (a few hundred training points, the training set
-itself), the matching of 2^15-2^16 draws for smooth ones.
+``kind="bracket"`` reports ``value`` = the middle of ``[lower, upper]`` (the best of each side,
+named by ``lower_by`` and ``upper_by``) and ``error`` = half its width; ``converged`` when the
+bracket is not inverted and every solver reached its optimum. Which bound is best depends on the
+regime (measured on the circle, c = 1: the exact OT's bounds at n <= 2000 training points, the
+monotone ones from 4000 on); the Sobolev bound (``sobolev``) runs when the cheaper bounds'
+bracket is wider than ``rtol``, ``exact="auto"`` solves the exact problem only when the bracket
+is still wider, and the matching (``m_match``) only when it is wider after that: exact OT of
+4096 points with its dual is the tighter pair for lumpy laws (a few hundred training points,
+the training set itself), the matching of 2^15-2^16 draws for smooth ones.
 
 ``kind="extrapolated"`` (:func:`extrapolated`): the plug-in at m, 2m and 4m, extrapolated as
 :math:`W(m) = W_\infty + B m^{-\beta}`; ``error`` is the size of the extrapolation
@@ -60,6 +64,7 @@ import numpy as np
 from idm.rates import mean_se as _mean_se
 from idm.w1 import circle as circle_ot
 from idm.w1 import matching
+from idm.w1 import sobolev as sobolev_ub
 from idm.w1 import sphere as sphere_lb
 from idm.w1.exact import pot_cost
 from idm.w1.potential import c_transform_mean
@@ -85,6 +90,10 @@ class LawW1:
         replicates: independent randomizations.
         parts: every bound computed, by name, with their standard errors (``*_se``).
         seconds: wall time of the evaluation (sampling included).
+        lower_by: the bound that set ``lower`` (bracket: ``"radial"``, ``"monotone"``,
+            ``"sphere"`` or ``"dual"``; ``""`` when none).
+        upper_by: the bound that set ``upper`` (bracket: ``"monotone"``, ``"sobolev"``,
+            ``"exact"`` or ``"matched"``; ``""`` when none).
     """
 
     value: float
@@ -97,6 +106,8 @@ class LawW1:
     replicates: int
     parts: dict
     seconds: float
+    lower_by: str = ""
+    upper_by: str = ""
 
     @property
     def rel_error(self) -> float:
@@ -140,6 +151,7 @@ def bracket(
     batches: int = 4,
     rtol: float = 0.02,
     z: float = 2.0,
+    sobolev: tuple[np.ndarray, float] | None = None,
 ) -> LawW1:
     r"""W1 between the law of ``draw`` and the population law of ``population``, bracketed.
 
@@ -178,6 +190,11 @@ def bracket(
         rtol: the relative error bar under which ``exact="auto"`` skips the exact problem and
             the matching is skipped.
         z: standard errors added to each bound.
+        sobolev: ``(data, sigma)`` when the law is IDM's (``idm.sample(method="idm")``) on
+            training points ``data`` (n, d + 1) and the population the uniform S^d of these
+            coordinates: the upper bound of :mod:`idm.w1.sobolev` (``m_fresh`` draws, ``z``
+            standard errors), solved when the bracket of the bounds before it is wider than
+            ``rtol``, before exact OT and the matching (which it can make unnecessary).
 
     Returns:
         A :class:`LawW1` with ``kind="bracket"``.
@@ -201,17 +218,18 @@ def bracket(
     law_points = [np.asarray(atoms, np.float64)] * replicates if atoms is not None else draws
     pop_fresh = [np.asarray(population(jax.random.fold_in(k, 2), m_fresh)) for k in keys]
     parts: dict[str, float] = {}
-    lowers, uppers = [], []
+    lowers: dict[str, float] = {}  # by the bound's short name ("sphere" for "sphere_lower")
+    uppers: dict[str, float] = {}
 
     def add_lower(name, values):
         lo, mean, se = _lower(values, z)
         parts[name], parts[name + "_se"] = mean, se
-        lowers.append(lo)
+        lowers[name.removesuffix("_lower")] = lo
 
     def add_upper(name, values):
         mean, se = _mean_se(values)
         parts[name], parts[name + "_se"] = mean, se
-        uppers.append(mean + z * (se if math.isfinite(se) else 0.0))
+        uppers[name.removesuffix("_upper")] = mean + z * (se if math.isfinite(se) else 0.0)
 
     if distance is not None:
         add_lower("radial_lower", [float(np.mean(distance(p))) for p in law_points])
@@ -262,8 +280,19 @@ def bracket(
     def width():
         if not (lowers and uppers):
             return math.inf
-        lo, up = max(lowers), min(uppers)
+        lo, up = max(lowers.values()), min(uppers.values())
         return (up - lo) / 2 / max((up + lo) / 2, 1e-300)
+
+    if sobolev is not None and width() > rtol:
+        res = sobolev_ub.upper(jax.random.fold_in(key, 30), sobolev[0], sobolev[1], m=m_fresh, z=z)
+        uppers["sobolev"] = res.value  # mean + z SE + the transport term
+        parts["sobolev_upper"], parts["sobolev_mean"], parts["sobolev_mean_se"] = (
+            res.value, res.mean, res.mean_se,
+        )  # fmt: skip
+        parts["sobolev_transport"], parts["sobolev_F"], parts["sobolev_a"] = (
+            res.transport, res.F, res.a,
+        )  # fmt: skip
+        parts["sobolev_seconds"] = res.seconds
 
     if exact == "always" or (exact == "auto" and width() > rtol):
         ups, lows, ok = [], [], True
@@ -289,7 +318,9 @@ def bracket(
         add_upper("matched_upper", [matched.cost])
         parts["matched_optimal"] = float(matched.optimal)
 
-    lower, upper = max(lowers, default=0.0), min(uppers, default=math.nan)
+    lower_by = max(lowers, key=lowers.get, default="")
+    upper_by = min(uppers, key=uppers.get, default="")
+    lower, upper = lowers.get(lower_by, 0.0), uppers.get(upper_by, math.nan)
     inverted = not lower <= upper  # also when no upper bound was computed (NaN)
     value = (lower + upper) / 2
     error = abs(upper - lower) / 2
@@ -314,6 +345,8 @@ def bracket(
         replicates=int(replicates),
         parts=parts,
         seconds=time.perf_counter() - t0,
+        lower_by=lower_by,
+        upper_by=upper_by,
     )
 
 
