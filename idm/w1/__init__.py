@@ -15,6 +15,8 @@
   along the circle;
 * :mod:`idm.w1.semidiscrete`: a cloud against a continuous population law (no sampling floor on
   the population side);
+* :mod:`idm.w1.sobolev`: an upper bound on W1 between IDM's law and the uniform S^d with no
+  population point set (the H^-1 norm of the noisy points' law, a pair sum over the data);
 * :mod:`idm.w1.divergence`: :func:`sinkhorn_divergence`, the debiased Sinkhorn divergence with
   the Euclidean cost as a JAX scalar (``jit``, ``vmap``, ``grad``): a differentiable loss, not
   a certified W1 (it undershoots W1);
@@ -31,6 +33,7 @@ from idm.w1 import (
     potential,
     semidiscrete,
     sinkhorn,
+    sobolev,
     sphere,
 )
 from idm.w1._record import W1NotConverged, W1Result
@@ -50,6 +53,7 @@ __all__ = [
     "semidiscrete",
     "sinkhorn",
     "sinkhorn_divergence",
+    "sobolev",
     "sphere",
     "w1",
     "w1_floor",
