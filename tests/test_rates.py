@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from idm.rates import fit_rate, local_slopes, predicted_exponent
+from idm.rates import fit_rate, local_slopes, predicted_exponent, two_term_fit
 
 NS = 2.0 ** np.arange(7, 14)  # the CPU default grid, 2^7 .. 2^13
 
@@ -199,3 +199,21 @@ def test_fit_uses_only_points_whose_error_bar_is_small():
     assert entry["dropped"] == [int(NS[-1])]
     assert entry["rel_errors"][str(int(NS[-1]))] == pytest.approx(0.3)
     assert len(entry["slopes_per_doubling"]) == len(NS) - 2
+
+
+@pytest.mark.parametrize("d", [1, 3, 6])
+def test_two_term_fit_recovers_planted_coefficients(d):
+    """err = 0.7 n^(-2/(d+4)) + 2 n^(-1/2): the fit returns both, with no residual."""
+    ns = np.array([1e3, 3e3, 1e4, 3e4, 1e5])
+    err = 0.7 * ns ** predicted_exponent(d) + 2.0 * ns**-0.5
+    fit = two_term_fit(ns, np.stack([err, err], axis=1), d)
+    assert fit.a == pytest.approx(0.7, rel=1e-9)
+    assert fit.b == pytest.approx(2.0, rel=1e-9)
+    assert fit.residual < 1e-12
+    # the parametric part fades: the first term's share grows with n
+    assert list(fit.share_first) == sorted(fit.share_first)
+
+
+def test_two_term_fit_needs_three_sizes():
+    with pytest.raises(ValueError, match="at least 3 sizes"):
+        two_term_fit([1e3, 1e4], [0.1, 0.05], 2)

@@ -22,7 +22,7 @@ import numpy as np
 
 from experiments.helpers import store
 from experiments.helpers.rows import Row
-from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent
+from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent, two_term_fit
 from idm.samplers import METHODS
 
 __all__ = [
@@ -176,8 +176,10 @@ def fit_table(
     dropped_invalid (missing, non-finite or unconverged), local_slopes (lower and upper half of
     the used n range), slopes_per_doubling (between consecutive used n, with intervals),
     bracket_ends (the exponents of the error bars' lower and upper ends over the same n), and
-    for IDM the floor-free parts: distance_to_manifold (the radial bias) and, on the circle,
-    tangential (W1 along the circle of the projected law); or ``error`` when no fit exists.
+    for IDM two_term (``a n^(-2/(d+4)) + b n^(-1/2)`` over the used n, with its residual:
+    :func:`idm.rates.two_term_fit`) and the floor-free parts: distance_to_manifold (the radial
+    bias) and, on the circle, tangential (W1 along the circle of the projected law); or
+    ``error`` when no fit exists.
     """
     groups = defaultdict(list)
     for r in labelled(rows):
@@ -237,6 +239,8 @@ def fit_table(
             entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
         if by_error and len(fit.ns_used) >= 2:
             entry["bracket_ends"] = _bracket_ends(grp, fit.ns_used, n_boot)
+        if used.sum() >= 3 and method == "idm":
+            entry["two_term"] = two_term_fit(ns[used], vals[used], d).to_dict()
         _floor_free_parts(entry, grp, method, n_boot)
         table.append(entry)
     return table
