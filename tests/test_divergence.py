@@ -7,10 +7,6 @@ inside it, derivatives included, has ``n x m`` elements; it is not W1 (it unders
 Float64 (conftest); clouds of 30-40 points in R^3.
 """
 
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -152,7 +148,8 @@ def test_bad_arguments_are_refused(x, y, kw, match):
         sinkhorn_divergence(x, y, **kw)
 
 
-# --- the two ott-jax 0.6 workarounds, each with a test that fails when it can go ------------
+# --- ott-jax 0.6's Euclidean norm under differentiation: the workaround and the test that
+# fails when it can go (the online-mode shim's is tests/test_w1.py::test_ott_online_mode...) ---
 
 
 def test_otts_euclidean_norm_still_wrong_under_differentiation():
@@ -170,29 +167,3 @@ def test_idms_euclidean_is_zero_with_zero_gradient_at_coincident_points():
     assert (float(value), float(jnp.abs(grad).max())) == (0.0, 0.0)
     p, q = jnp.array([0.0, 3.0]), jnp.array([4.0, 0.0])
     assert float(cost(p, q)) == 5.0
-
-
-_FRESH = """
-import jax, jax.numpy as jnp
-import jax.interpreters.batching as b
-print("public is_vmappable before idm:", hasattr(b, "is_vmappable"))
-from idm.w1 import divergence
-x = jnp.linspace(0, 1, 64).reshape(32, 2)
-f = jax.jit(lambda x: divergence.sinkhorn_divergence(x, x + 0.1, batch_size=8))
-print("value:", float(f(x)))
-"""
-
-
-def test_importing_the_module_installs_the_shim_that_jax_still_needs():
-    """A fresh process: jax lacks the public alias (else delete the shim), idm's import adds it."""
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _FRESH],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],  # this checkout's idm
-    )
-    assert out.returncode == 0, out.stderr
-    assert "public is_vmappable before idm: False" in out.stdout, out.stdout
-    assert np.isfinite(float(out.stdout.split("value:")[1]))

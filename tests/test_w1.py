@@ -4,6 +4,7 @@ non-convergence flag, the online (memory-lean) path and its ott-jax compatibilit
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -230,6 +231,10 @@ try:
     print("OK")
 except AttributeError as e:
     print("BROKEN", e)
+import jax, jax.interpreters.batching as b
+from idm.w1 import divergence  # importing idm installs the shim
+f = jax.jit(lambda x: divergence.sinkhorn_divergence(x, x + 0.1, batch_size=8))
+print("after idm:", hasattr(b, "is_vmappable"), float(f(x)))
 """
 
 
@@ -241,10 +246,15 @@ def test_ott_online_mode_still_needs_the_shim():
         text=True,
         timeout=120,
         check=True,
+        cwd=Path(__file__).resolve().parents[1],  # this checkout's idm
     )
     assert _ott.SHIM_NEEDED
     assert "BROKEN" in out.stdout, out.stdout + out.stderr
     assert "is_vmappable" in out.stdout
+    # and a fresh process that imports idm gets the alias, and ott's online mode works
+    after = out.stdout.split("after idm:")[1].split()
+    assert after[0] == "True", out.stdout
+    assert np.isfinite(float(after[1]))
     assert _ott.ensure_online_mode()
 
 
