@@ -25,6 +25,8 @@ of the dense Euclidean point cloud (13 GB at m = 4000, D = 100). On jax >= 0.9 t
 the shim of :mod:`idm._ott`, installed when that module is imported.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -92,20 +94,35 @@ def sinkhorn_divergence(
       when any of the three problems did not reach ``threshold`` within ``max_iterations``
       (ott raises nothing then, and an unconverged value can be off in either direction).
     """
-    from ott.geometry import pointcloud
-    from ott.tools import sinkhorn_divergence as sd
-
     x, y = jnp.asarray(x), jnp.asarray(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(x.shape + y.shape) < 1:
         raise ValueError(
             f"x and y must have shapes (n, D) and (m, D) with n, m, D >= 1, got {x.shape} "
             f"and {y.shape}"
         )
+    if epsilon is not None:
+        epsilon = positive(epsilon, "epsilon")  # a concrete value is checked here
+    return _divergence(
+        x,
+        y,
+        epsilon,
+        threshold=float(threshold),
+        max_iterations=int(max_iterations),
+        batch_size=int(batch_size),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("threshold", "max_iterations", "batch_size"))
+def _divergence(x, y, epsilon, *, threshold, max_iterations, batch_size):
+    """:func:`sinkhorn_divergence` after its checks, compiled once per shape and setting."""
+    from ott.geometry import pointcloud
+    from ott.tools import sinkhorn_divergence as sd
+
     dt = jnp.result_type(x.dtype, y.dtype, float)
     x, y = x.astype(dt), y.astype(dt)
-    eps = default_epsilon(x, y) if epsilon is None else positive(epsilon, "epsilon")
+    eps = default_epsilon(x, y) if epsilon is None else epsilon
     eps = jnp.asarray(eps, dt)
-    k = int(batch_size)
+    k = batch_size
     # a, b in the points' dtype: with x64 on and float32 points ott's defaults are float64
     # and the solve fails on a dtype mismatch (DESIGN.md section 3)
     a = jnp.full(x.shape[0], 1.0 / x.shape[0], dt)
@@ -121,7 +138,7 @@ def sinkhorn_divergence(
             batch_size=k,
             a=a,
             b=b,
-            solve_kwargs={"threshold": threshold, "max_iterations": int(max_iterations)},
+            solve_kwargs={"threshold": threshold, "max_iterations": max_iterations},
         )
     (f_xy, g_xy), (f_xx, g_xx), (f_yy, g_yy) = stop(out.potentials)
     div = (
