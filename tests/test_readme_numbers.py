@@ -97,7 +97,7 @@ def test_default_floor_free_table():
 
 def test_rate_long_table():
     fits = _fits("rate_long/summary.json")
-    rows = _table("| d | predicted | IDM W1 exponent [95% CI] |")
+    rows = _table("| d | predicted | IDM W1 exponent [95% CI] | n used | W1 error bar at")
     assert len(rows) == 4
     for d, predicted, exponent, n_used, bars, ends, radial, radial_halves in rows:
         f = fits[("sphere", int(d), "idm")]
@@ -245,3 +245,19 @@ def test_bad_input_table():
             assert case["stderr_lines"] == 1, case
             assert not case["traceback"], case
             assert not case["written"], case
+
+
+def test_rate_long_sobolev_table():
+    """Exponents, largest error bars and two-term fits of experiment=rate_long_sobolev."""
+    fits = {
+        f["d"]: f for f in _json("rate_long_sobolev/summary.json")["fits"] if f["method"] == "idm"
+    }
+    rows = _table("| d | predicted | IDM W1 exponent [95% CI] | n used | largest error bar |")
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    for row in rows:
+        f = fits[int(row[0])]
+        assert row[1] == f"{f['predicted_exponent']:.3f}"
+        assert row[2] == _ci(f["exponent"], f["ci"])
+        assert row[4] == _pct(max(f["rel_errors"].values()))
+        tt = f["two_term"]
+        assert row[6] == f"{tt['a']:.3f}, {tt['b']:.3f} ({_pct(tt['residual'])})"
