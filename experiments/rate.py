@@ -228,12 +228,11 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[rowlib.Row]:
     wanted = {(n, seed) for n in sw.ns for seed in range(sw.seeds)}
     rows, nearest_rows = [], []
     if cfg.skip_existing:
-        saved = store.load_partial(out, cells_digest)
-        rows = [rowlib.Row(**r) for r in saved[0]]
-        nearest_rows = [rowlib.NearestRow(**r) for r in saved[1]]
-        if {(r.n, r.seed) for r in rows}:
-            log.info("resuming: %d cells reloaded from %s", len({(r.n, r.seed) for r in rows}), out)
-        shared = shared_cells(out, cells_digest, wanted - {(r.n, r.seed) for r in rows})
+        rows, nearest_rows = _checkpointed(out, cells_digest)
+        resumed = {(r.n, r.seed) for r in rows}
+        if resumed:
+            log.info("resuming: %d cells reloaded from %s", len(resumed), out)
+        shared = shared_cells(out, cells_digest, wanted - resumed)
         rows, nearest_rows = rows + shared[0], nearest_rows + shared[1]
     rows = [r for r in rows if (r.n, r.seed) in wanted]
     nearest_rows = [r for r in nearest_rows if (r.n, r.seed) in wanted]
@@ -269,6 +268,12 @@ def run(cfg: RunConfig, out_dir: str | Path | None = None) -> list[rowlib.Row]:
     return rows
 
 
+def _checkpointed(job: Path, digest: str) -> tuple[list, list]:
+    """The rows and nearest rows a job's checkpoint holds for cells of ``digest``."""
+    saved = store.load_partial(job, digest)
+    return [rowlib.Row(**r) for r in saved[0]], [rowlib.NearestRow(**r) for r in saved[1]]
+
+
 def shared_cells(out: Path, digest: str, wanted: set) -> tuple[list, list]:
     """Rows and nearest rows of the ``wanted`` (n, seed) cells that jobs beside ``out`` hold.
 
@@ -283,9 +288,7 @@ def shared_cells(out: Path, digest: str, wanted: set) -> tuple[list, list]:
         if summary is not None and summary.get("cells_hash") == digest:
             job_rows, job_nearest, _ = rowlib.read_job(job)
         else:
-            saved = store.load_partial(job, digest)
-            job_rows = [rowlib.Row(**r) for r in saved[0]]
-            job_nearest = [rowlib.NearestRow(**r) for r in saved[1]]
+            job_rows, job_nearest = _checkpointed(job, digest)
         take = {(r.n, r.seed) for r in job_rows} & (wanted - found)
         if take:
             rows += [r for r in job_rows if (r.n, r.seed) in take]
