@@ -224,7 +224,7 @@ def report(samples, data, *, max_queries: int = 20000, key=None) -> dict:
     x = samples[idx]
     training = memorization.TrainingIndex(data)
     near = training.nearest(x)
-    copies = memorization.is_copy(near, tolerance=training.tolerance)
+    copies = training.is_copy(near)
     points = training.distinct.points
     k = min(_SPACING_K, points.shape[0])
     spacing = neighbours.nearest_distances(x, points, k=k)[:, k - 1]

@@ -129,7 +129,7 @@ def _scores(x, classifier) -> dict:
 def _measure(x, training: memorization.TrainingIndex, test, classifier) -> dict:
     near = training.nearest(x)
     return {
-        "copy_fraction": float(np.mean(memorization.is_copy(near, tolerance=training.tolerance))),
+        "copy_fraction": float(np.mean(training.is_copy(near))),
         "nn_median": float(np.median(near[:, 0])),
         "w1_test": float(w1.w1(x, test, method="exact")),
         **_scores(x, classifier),

@@ -213,9 +213,13 @@ class TrainingIndex:
         d2 = np.where(two.indices[:, 0] == own, two.distances[:, 1], two.distances[:, 0])
         return np.stack([d1, d2], axis=1)
 
+    def is_copy(self, nearest, *, ratio=COPY_RATIO) -> np.ndarray:
+        """:func:`is_copy` of :meth:`nearest`'s ``(m, 2)`` distances at this set's tolerance."""
+        return is_copy(nearest, ratio=ratio, tolerance=self.tolerance)
+
     def copies(self, samples, *, ratio=COPY_RATIO) -> np.ndarray:
         """``(m,)`` bool: the samples that copy a training point (:func:`is_copy`)."""
-        return is_copy(self.nearest(samples), ratio=ratio, tolerance=self.tolerance)
+        return self.is_copy(self.nearest(samples), ratio=ratio)
 
 
 def copy_mask(samples, data, *, ratio=COPY_RATIO) -> np.ndarray:
@@ -278,7 +282,7 @@ def memorization_report(samples, data, manifold=None, *, ratio=COPY_RATIO) -> Me
     nd = index.nearest(samples)
     dist = math.nan if manifold is None else distance_to_manifold(samples, manifold)
     return MemorizationReport(
-        copy_fraction=float(np.mean(is_copy(nd, ratio=ratio, tolerance=index.tolerance))),
+        copy_fraction=float(np.mean(index.is_copy(nd, ratio=ratio))),
         median_nn_distance=float(np.median(nd[:, 0])),
         manifold_distance=dist,
         nearest=nd,

@@ -293,5 +293,5 @@ def test_fast_nearest_distances_match_metrics(key, method):
     fast = cells.nearest_in_frame(man, x, training)
     report = memorization.memorization_report(x, data)
     np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
-    copies = memorization.is_copy(fast, tolerance=training.tolerance)
+    copies = training.is_copy(fast)
     assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)

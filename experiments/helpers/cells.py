@@ -289,7 +289,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             radial = float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1)))
             if method == "idm":
                 predicted = mf.d / 2 * sigma**2
-        copies = memorization.is_copy(nearest, tolerance=training.tolerance)
+        copies = training.is_copy(nearest)
         manifold_distance = memorization.distance_to_manifold(x, man)
         t3 = time.perf_counter()
         row = Row(
