@@ -33,7 +33,15 @@ estimated on *fresh* draws of both laws (independent of the potential: unbiased)
   the mean distance of the draws to the manifold (``distance``);
 * ``sphere_lower`` (``sphere=d``, the uniform S^d with d >= 2): the radial gap and a tangential
   potential combined in one Kantorovich pair (:mod:`idm.w1.sphere`), fitted on the first
-  replicate and evaluated on ``batches`` fresh randomizations (their spread its error).
+  replicate and evaluated on ``batches`` fresh randomizations (their spread its error);
+* ``semidiscrete_lower`` (``semidiscrete=(x, g)``): the other orientation, with the training
+  set's semidiscrete potential g against the population (:mod:`idm.w1.semidiscrete`, any g is
+  valid), :math:`f(y) = \min_i |y - x_i| - g_i` and :math:`W_1 \ge \mathbb{E}_\nu f -
+  \mathbb{E}_\mu f`. For a law near the training set's (IDM near memorization)
+  :math:`\mathbb{E}_\mu f \approx -\bar g`, so the bound approaches the training set's own
+  :math:`W_1 \approx F(g)`, where the radial bound goes to 0 (measured on S^6, n = 200, 300
+  ascent steps: 0.52 against 0.0035 at c = 0.2; 0.30 against 0.10 at c = 0.4). Far from
+  memorization it is weak (S^6, n = 10^4, c = 0.5: 0.029 against the radial 0.107).
 
 ``kind="bracket"`` reports ``value`` = the middle of ``[lower, upper]`` (the best of each side,
 named by ``lower_by`` and ``upper_by``) and ``error`` = half its width; ``converged`` when the
@@ -69,7 +77,7 @@ from idm.w1 import sphere as sphere_lb
 from idm.w1.exact import pot_cost
 from idm.w1.potential import c_transform_mean
 
-__all__ = ["LawW1", "bracket", "c_transform_mean", "extrapolated"]
+__all__ = ["LawW1", "bracket", "c_transform_mean", "extrapolated", "semidiscrete_lower"]
 
 Draw = Callable[[jax.Array, int], np.ndarray]
 
@@ -123,6 +131,21 @@ def _exact(x, y):
     return float(value), np.asarray(log["v"]), log["result_code"] == 1
 
 
+def semidiscrete_lower(population_points, law_points, x, g) -> float:
+    r"""A lower bound on :math:`W_1(\mu, \nu)` from a potential g on points x (any g).
+
+    :math:`f(y) = \min_i |y - x_i| - g_i` is 1-Lipschitz, so
+    :math:`W_1(\mu, \nu) \ge \mathbb{E}_\nu f - \mathbb{E}_\mu f`, here the means over
+    ``population_points`` (of :math:`\nu`) and ``law_points`` (of :math:`\mu`), each with
+    :func:`c_transform_mean`'s float allowance on the side that keeps it a bound. On points
+    independent of g, an unbiased estimate of a certified bound; on two finite sets taken whole,
+    a bound on their discrete W1.
+    """
+    return c_transform_mean(population_points, x, g, side="low") - c_transform_mean(
+        law_points, x, g, side="high"
+    )
+
+
 def _lower(values, z):
     mean, se = _mean_se(values)
     return mean - z * (se if math.isfinite(se) else 0.0), mean, se
@@ -152,6 +175,7 @@ def bracket(
     rtol: float = 0.02,
     z: float = 2.0,
     sobolev: tuple[np.ndarray, float] | None = None,
+    semidiscrete: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LawW1:
     r"""W1 between the law of ``draw`` and the population law of ``population``, bracketed.
 
@@ -195,6 +219,10 @@ def bracket(
             coordinates: the upper bound of :mod:`idm.w1.sobolev` (``m_fresh`` draws, ``z``
             standard errors), solved when the bracket of the bounds before it is wider than
             ``rtol``, before exact OT and the matching (which it can make unnecessary).
+        semidiscrete: ``(x, g)``: points x (k, dim) and a potential g (k,) on them, e.g. the
+            training set and its semidiscrete dual against the population
+            (:func:`idm.w1.semidiscrete.dual_potential`): the lower bound
+            :func:`semidiscrete_lower` on every replicate's fresh draws of both laws.
 
     Returns:
         A :class:`LawW1` with ``kind="bracket"``.
@@ -276,6 +304,19 @@ def bracket(
             values.append(law_j - sphere_lb.population_side(pop_side, cell_points, v, b))
         add_lower("sphere_lower", values)
         parts["sphere_b"] = b
+
+    if semidiscrete is not None:
+        x_sd, g_sd = semidiscrete
+        add_lower(
+            "semidiscrete_lower",
+            [
+                semidiscrete_lower(
+                    pop_fresh[r], law_points[r] if atoms is not None else draws[r][:m_fresh],
+                    x_sd, g_sd,
+                )  # fmt: skip
+                for r in range(replicates)
+            ],
+        )
 
     def width():
         if not (lowers and uppers):
