@@ -95,29 +95,6 @@ def test_default_floor_free_table():
         assert slopes == " ".join(f"{p['slope']:+.2f}" for p in fit["slopes_per_doubling"])
 
 
-def test_rate_long_table():
-    fits = _fits("rate_long/summary.json")
-    rows = _table("| d | predicted | IDM W1 exponent [95% CI] | n used | W1 error bar at")
-    assert len(rows) == 4
-    for d, predicted, exponent, n_used, bars, ends, radial, radial_halves in rows:
-        f = fits[("sphere", int(d), "idm")]
-        assert predicted == f"{f['predicted_exponent']:.3f}"
-        assert exponent == _ci(f["exponent"], f["ci"])
-        ns = f["ns_used"]
-        all_n = f" (all {len(ns)})" if not f["dropped"] else ""
-        assert n_used == f"{_n(min(ns))}-{_n(max(ns))}{all_n}"
-        assert bars == " / ".join(_pct(f["rel_errors"][n]) for n in ("1000", "16000", "100000"))
-        be = f["bracket_ends"]
-        assert ends == f"{be['lower']['exponent']:.3f} / {be['upper']['exponent']:.3f}"
-        r = f["distance_to_manifold"]
-        assert radial == _ci(r["exponent"], r["ci"])
-        halves = r["local_slopes"]
-        assert (
-            radial_halves
-            == f"{halves['lower']['exponent']:.3f} / {halves['upper']['exponent']:.3f}"
-        )
-
-
 def test_high_dim_table():
     rows = _table("| n | 250 | 500 |")
     header = next(line for line in README.splitlines() if line.startswith("| n | 250 | 500 |"))
@@ -247,17 +224,26 @@ def test_bad_input_table():
             assert not case["written"], case
 
 
-def test_rate_long_sobolev_table():
-    """Exponents, largest error bars and two-term fits of experiment=rate_long_sobolev."""
-    fits = {
-        f["d"]: f for f in _json("rate_long_sobolev/summary.json")["fits"] if f["method"] == "idm"
-    }
+def test_rate_long_table():
+    """experiment=rate_long (issue 21): exponents, error bars, slopes, two-term fits, cell times."""
+    fits = {f["d"]: f for f in _json("rate_long/summary.json")["fits"] if f["method"] == "idm"}
+    cell = defaultdict(float)  # the idm and train rows of one (d, n, seed)
+    for r in _csv("rate_long/rows.csv"):
+        cell[(int(r["d"]), int(r["n"]), int(r["seed"]))] += float(r["seconds"])
     rows = _table("| d | predicted | IDM W1 exponent [95% CI] | n used | largest error bar |")
-    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
-    for row in rows:
-        f = fits[int(row[0])]
-        assert row[1] == f"{f['predicted_exponent']:.3f}"
-        assert row[2] == _ci(f["exponent"], f["ci"])
-        assert row[4] == _pct(max(f["rel_errors"].values()))
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6, 8]
+    for d, predicted, exponent, n_used, largest, slopes, two_term, share, seconds in rows:
+        f = fits[int(d)]
+        ns = f["ns_used"]
+        assert not f["dropped"]  # every n of the grid, every error bar under 10%
+        assert predicted == f"{f['predicted_exponent']:.3f}"
+        assert exponent == _ci(f["exponent"], f["ci"])
+        assert n_used == f"{_n(min(ns))}-{_n(max(ns))} ({len(ns)})"
+        assert largest == _pct(max(f["rel_errors"].values()))
+        assert slopes == " ".join(f"{p['slope']:+.2f}" for p in f["slopes_per_doubling"])
         tt = f["two_term"]
-        assert row[6] == f"{tt['a']:.3f}, {tt['b']:.3f} ({_pct(tt['residual'])})"
+        assert two_term == f"{tt['a']:.3f}, {tt['b']:.3f} ({_pct(tt['residual'])})"
+        assert share == f"{tt['share_first'][0]:.2f} / {tt['share_first'][-1]:.2f}"
+        times = [t for (dd, n, _), t in cell.items() if dd == int(d) and n == max(ns)]
+        assert len(times) == f["n_seeds"]
+        assert seconds == f"{min(times):.0f}-{max(times):.0f} s ({_n(max(ns))})"
