@@ -311,8 +311,10 @@ def bracket(
             "semidiscrete_lower",
             [
                 semidiscrete_lower(
-                    pop_fresh[r], law_points[r] if atoms is not None else draws[r][:m_fresh],
-                    x_sd, g_sd,
+                    pop_fresh[r],
+                    law_points[r] if atoms is not None else draws[r][:m_fresh],
+                    x_sd,
+                    g_sd,
                 )  # fmt: skip
                 for r in range(replicates)
             ],
