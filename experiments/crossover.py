@@ -3,7 +3,8 @@ r"""IDM closer to the population than its own training set, certified: the d > 4
 ``python -m experiments.crossover [ds=[4,5,6,8]] [ns=[...]] [cs=[...]] [seeds=3]``
 (schema: ``experiments.helpers.schemas.CrossoverConfig``; config: conf/crossover/crossover.yaml;
 outputs in ``results/crossover`` or ``hydra.run.dir=DIR``; resumable: a finished (d, n, seed)
-cell is a file under ``cells/`` and is read back, not recomputed).
+cell is a file under ``cells/`` and is read back, not recomputed; ``collect=true`` summarises
+the finished cells alone and lists the missing ones).
 
 The paper's claim made measurable: W1(IDM, U) = O(n^(-2/(d+4))) falls faster than the training
 set's own W1 ~ n^(-1/d) when d > 4, so IDM's draws sit closer to the population than the data
@@ -401,11 +402,14 @@ def run(cfg: CrossoverConfig, out_dir: str | Path | None = None) -> dict:
     """Runs (or reads back) every cell, writes rows.csv, summary.json and the figure."""
     t0 = time.perf_counter()
     out = Path(out_dir if out_dir is not None else HydraConfig.get().runtime.output_dir)
-    rows, resumed = [], 0
+    rows, resumed, missing = [], 0, []
     todo = cells(cfg)
     with _progress(cfg, len(todo)) as bar:
         for d, n, seed in todo:
             got = load_cell(cfg, out, d, n, seed)
+            if got is None and cfg.collect:
+                missing.append({"d": d, "n": n, "seed": seed})
+                continue
             if got is None:
                 t = time.perf_counter()
                 got = run_cell(cfg, d, n, seed)
@@ -428,6 +432,7 @@ def run(cfg: CrossoverConfig, out_dir: str | Path | None = None) -> dict:
     summary = summarise(cfg, rows)
     summary.update(
         config=dataclasses.asdict(cfg), runtime_s=time.perf_counter() - t0, resumed_cells=resumed,
+        missing_cells=missing,
         environment={"jax": jax.__version__, "backend": jax.default_backend(),
                      "x64": bool(jax.config.jax_enable_x64)},
     )  # fmt: skip

@@ -92,3 +92,11 @@ def test_crossover_refuses_bad_input(args, field, capsys, tmp_path, monkeypatch)
     assert lines[0].startswith("error: ")
     assert field in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_collect_summarises_the_finished_cells_and_lists_the_missing(tiny):
+    cfg, out, _ = tiny
+    wider = CrossoverConfig(**dict(TINY, ns=(400, 800), collect=True))
+    summary = crossover.run(wider, out)
+    assert summary["rows"] == 2
+    assert summary["missing_cells"] == [{"d": 6, "n": 800, "seed": 0}]

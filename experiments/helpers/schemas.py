@@ -573,6 +573,8 @@ class CrossoverConfig:
         n_eval: fresh population points of the training set's bounds.
         copy_samples: IDM samples for the copy fraction.
         z: standard errors added to every bound.
+        collect: summarise the finished cells only (computing none); the summary lists the
+            missing ones.
         x64: compute in float64.
         figures: draw crossover.png.
         progress: show a progress bar (only on a terminal).
@@ -594,6 +596,7 @@ class CrossoverConfig:
     n_eval: int = 32768
     copy_samples: int = 4096
     z: float = 2.0
+    collect: bool = False
     x64: bool = True
     figures: bool = True
     progress: bool = True
