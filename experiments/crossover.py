@@ -73,8 +73,7 @@ COLUMNS = (
 )  # fmt: skip
 # what a cell's rows depend on (besides d, n, seed): the rest of the config only picks cells
 CELL_FIELDS = (
-    "cs", "auto", "auto_max_n", "seed", "m_fresh", "replicates", "sphere_cells",
-    "dual_iterations", "dual_max_n", "n_eval", "copy_samples", "z", "x64",
+    "cs", "seed", "m_fresh", "replicates", "sphere_cells", "n_eval", "copy_samples", "z", "x64",
 )  # fmt: skip
 
 ConfigStore.instance().store(name="crossover_schema", node=preflight.schema_node(CrossoverConfig))
@@ -115,10 +114,26 @@ def cells(cfg: CrossoverConfig) -> list[tuple[int, int, int]]:
     return out
 
 
+def _auto_here(cfg: CrossoverConfig, n: int) -> bool:
+    return cfg.auto and n <= cfg.auto_max_n
+
+
+def _ascent_here(cfg: CrossoverConfig, n: int) -> int:
+    """The ascent steps of the training set's potential at n (0: g = 0)."""
+    return cfg.dual_iterations if n <= cfg.dual_max_n else 0
+
+
 def cell_hash(cfg: CrossoverConfig, d: int, n: int, seed: int) -> str:
-    """What one cell's rows depend on."""
+    """What one cell's rows depend on.
+
+    :data:`CELL_FIELDS`, and c=auto and the ascent as they apply at this n (moving
+    ``auto_max_n`` or ``dual_max_n`` keeps the cells it does not cross).
+    """
     fields = {k: getattr(cfg, k) for k in CELL_FIELDS}
-    return store.config_hash(dict(fields, d=d, n=n, cell_seed=seed))
+    return store.config_hash(
+        dict(fields, d=d, n=n, cell_seed=seed, auto=_auto_here(cfg, n),
+             dual_iterations=_ascent_here(cfg, n))
+    )  # fmt: skip
 
 
 def _cell_key(cfg: CrossoverConfig, d: int, n: int, seed: int):
@@ -131,10 +146,10 @@ def training_bracket(cfg: CrossoverConfig, key, x: np.ndarray) -> tuple[np.ndarr
     t0 = time.perf_counter()
     n, D = x.shape
     sampler = uniform(D - 1)
-    ascent = cfg.dual_iterations > 0 and n <= cfg.dual_max_n
+    ascent = _ascent_here(cfg, n) > 0
     if ascent:
         g, _ = semidiscrete.dual_potential(
-            jax.random.fold_in(key, _DUAL), x, sampler, num_iterations=cfg.dual_iterations
+            jax.random.fold_in(key, _DUAL), x, sampler, num_iterations=_ascent_here(cfg, n)
         )
         g = np.asarray(g, np.float64)
     else:
@@ -191,7 +206,7 @@ def run_cell(cfg: CrossoverConfig, d: int, n: int, seed: int) -> list[dict]:
     index = memorization.TrainingIndex(x)
     train_nn = float(np.median(index.index.knn(x, 2).distances[:, 1]))
     cs: list[tuple[float, bool, str]] = [(float(c), False, "") for c in cfg.cs]
-    if cfg.auto and n <= cfg.auto_max_n:
+    if _auto_here(cfg, n):
         sel = bandwidth.select_c(jax.random.fold_in(key, _AUTO), x, d, scale=1.0)
         cs.append((float(sel.c), True, str(sel.decided_by)))
     rows = []
