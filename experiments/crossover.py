@@ -26,7 +26,8 @@ d + 1 coordinates) and, against the uniform law U:
 * the copy fraction of ``copy_samples`` IDM samples (``idm.memorization``) and their median
   distance to the nearest training point beside the training set's own nearest-neighbour median.
 
-Outputs: rows.csv (one row per d, n, seed, c), summary.json (per d, c, n the means over seeds,
+Outputs: rows.csv (one row per d, n, seed, c), tables.md (the README's two tables),
+summary.json (per d, c, n the means over seeds,
 the certified count, the fitted slopes of both curves against -2/(d+4) and -1/d, and per d the
 certified region) and crossover.png (per d both curves with their brackets as bands and the
 predicted slopes as guides, certified cells marked; below, the certified region in the (n, c)
@@ -325,6 +326,54 @@ def summarise(cfg: CrossoverConfig, rows: list[dict]) -> dict:
     }
 
 
+def _n_label(n: int) -> str:
+    """10^3, 3*10^4: the README's way of printing a size."""
+    e = int(math.floor(math.log10(n)))
+    m = n / 10**e
+    return f"10^{e}" if m == 1 else f"{m:g}*10^{e}"
+
+
+def certified_labels(entries: list[dict]) -> str:
+    """The c labels certified in every seed, or "none"; "(k seeds)" when fewer than planned."""
+    labels = [e["c"] for e in entries if e["certified"] == e["seeds"] and e["seeds"] > 0]
+    return ", ".join(labels) if labels else "none"
+
+
+def markdown(cfg: CrossoverConfig, summary: dict) -> str:
+    """The README's two tables: the certified c per (d, n), and d = 6 at c = 0.7 in numbers."""
+    table = summary["table"]
+    ns = sorted({e["n"] for e in table})
+    lines = ["| d | " + " | ".join(f"n = {_n_label(n)}" for n in ns) + " |",
+             "|---|" + "---|" * len(ns)]  # fmt: skip
+    for d in cfg.ds:
+        cells = []
+        for n in ns:
+            es = [e for e in table if e["d"] == d and e["n"] == n]
+            if not es:
+                cells.append("not run")
+                continue
+            seeds = max(e["seeds"] for e in es)
+            note = "" if seeds == cfg.seeds else f" ({seeds} of {cfg.seeds} seeds)"
+            cells.append(certified_labels(es) + note)
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| d | c | n | IDM's W1 [lower, upper] | training set's [lower, upper] | "
+        "IDM upper / training lower | IDM's copies |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in table:
+        if e["c"] == "0.7":
+            up = "" if not math.isfinite(e["train_upper"]) else f"{e['train_upper']:.3f}"
+            lines.append(
+                f"| {e['d']} | 0.7 | {_n_label(e['n'])} | "
+                f"[{e['idm_lower']:.3f}, {e['idm_upper']:.3f}] | "
+                f"[{e['train_lower']:.3f}, {up or '-'}] | {e['ratio_upper']:.2f} | "
+                f"{e['copy_fraction']:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- the figure
 
 
@@ -452,6 +501,7 @@ def run(cfg: CrossoverConfig, out_dir: str | Path | None = None) -> dict:
                      "x64": bool(jax.config.jax_enable_x64)},
     )  # fmt: skip
     _write_rows(out / "rows.csv", rows)
+    store.atomic_write_text(out / "tables.md", markdown(cfg, summary))
     if cfg.figures:
         figure(cfg, summary, out / "crossover.png")
         summary["figures"] = ["crossover.png"]
