@@ -10,6 +10,7 @@ Writes ``bench.json`` (and ``bench.md``, the same table) into the Hydra run dire
 medians of ``repeats`` calls after a warm-up call; ratios are taken within this one run.
 """
 
+import dataclasses
 import platform
 import resource
 import time
@@ -19,8 +20,9 @@ import hydra
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 import idm
 import idm.manifolds
@@ -28,6 +30,67 @@ from experiments.helpers import store
 from idm.score import _posterior_mean, default_block_size
 
 HIGHEST = jax.lax.Precision.HIGHEST
+
+
+# The schema of conf/bench.yaml: types only (the values are the YAML's), so that a misspelt key
+# or a wrong type fails when Hydra composes the config, before anything is timed or written.
+@dataclasses.dataclass
+class KernelBench:
+    """The score-kernel rows: one per (m, n, D) shape and block size."""
+
+    shapes: list[list[int]] = MISSING
+    t: float = MISSING
+    naive: bool = MISSING
+    numpy_peer: bool = MISSING
+    blocks: list[int] | None = None
+
+
+@dataclasses.dataclass
+class SamplerBench:
+    """The end-to-end sampler rows."""
+
+    enabled: bool = MISSING
+    n: int = MISSING
+    m: int = MISSING
+    D: int = MISSING
+    steps: int = MISSING
+    solvers: list[str] = MISSING
+    repeats: int = MISSING
+
+
+@dataclasses.dataclass
+class LawBench:
+    """A rate row of the law evaluator."""
+
+    enabled: bool = MISSING
+    n: int = MISSING
+    m_law: int = MISSING
+    m_exact: int = MISSING
+    repeats: int = MISSING
+
+
+@dataclasses.dataclass
+class EvaluatorBench:
+    """The W1 evaluator rows."""
+
+    enabled: bool = MISSING
+    sizes: list[int] = MISSING
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """``python -m experiments.bench``'s config."""
+
+    seed: int = MISSING
+    x64: bool = MISSING
+    repeats: int = MISSING
+    kernel: KernelBench = dataclasses.field(default_factory=KernelBench)
+    sampler: SamplerBench = dataclasses.field(default_factory=SamplerBench)
+    law: LawBench = dataclasses.field(default_factory=LawBench)
+    evaluator: EvaluatorBench = dataclasses.field(default_factory=EvaluatorBench)
+
+
+ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
 
 
 def median_time(fn, *args, repeats=5):

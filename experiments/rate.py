@@ -181,7 +181,9 @@ def _progress(cfg: RunConfig, total: int):
 def environment(cfg: RunConfig) -> dict:
     """Versions, device and numerical settings, for summary.json."""
     import jaxlib
+    import ot
     import ott
+    import scipy
 
     dev = jax.devices()[0]
     return {
@@ -189,6 +191,8 @@ def environment(cfg: RunConfig) -> dict:
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "ott": ott.__version__,
+        "pot": ot.__version__,
+        "scipy": scipy.__version__,
         "numpy": np.__version__,
         "backend": jax.default_backend(),
         "device": getattr(dev, "device_kind", str(dev)),

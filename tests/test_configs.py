@@ -12,6 +12,7 @@ import pytest
 import strict_json
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from experiments import plots, rate
@@ -151,6 +152,23 @@ def test_typo_in_a_yaml_file_fails(tmp_path):
     with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)) as info:
         _compose(["experiment=typo"], conf_dir=conf)
     assert "m_reff" in str(info.value) + str(info.value.__cause__)
+
+
+def test_bench_config_has_a_schema():
+    import yaml
+
+    from experiments import bench
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("bench")
+        assert OmegaConf.get_type(cfg) is bench.BenchConfig
+        # The schema adds types, not values: the composed config is the YAML's.
+        values = yaml.safe_load((CONF / "bench.yaml").read_text())
+        del values["defaults"], values["hydra"]
+        assert OmegaConf.to_container(cfg) == values
+        for bad in (["repeats=abc"], ["sampler.solvers=exact"], ["kernel.shape=[[8,8,2]]"]):
+            with pytest.raises(ConfigCompositionException):
+                compose("bench", overrides=bad)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

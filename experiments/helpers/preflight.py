@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -33,6 +32,7 @@ __all__ = [
     "ArgumentParser",
     "InputError",
     "available_memory",
+    "expand_sweeps",
     "check_flag_output",
     "check_output",
     "fail",
@@ -113,6 +113,26 @@ def _check_groups(overrides, groups: dict[str, list[str]]) -> None:
                 )
 
 
+def expand_sweeps(overrides: Sequence) -> list[list[str]]:
+    """The jobs of parsed overrides, as Hydra's basic sweeper expands them (same order).
+
+    The one use of Hydra's private ``BasicSweeper`` (hydra-core 1.3): nothing public expands a
+    sweep without launching it, and :func:`guard` must see every job before Hydra writes
+    anything. ``tests/test_configs.py`` pins its output, so a Hydra that moves or changes it
+    fails there, loudly, rather than here.
+
+    Args:
+        overrides: Hydra ``Override`` objects (``OverridesParser.parse_overrides``).
+
+    Returns:
+        One list of ``key=value`` strings per job.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    (jobs,) = BasicSweeper.split_arguments(list(overrides), None)
+    return [list(job) for job in jobs]
+
+
 def job_configs(
     args: Sequence[str],
     conf_dir: str | Path,
@@ -140,7 +160,7 @@ def job_configs(
             lines = [f"{k}={v}" for k, v in params.items()] + words
             parsed_all = parser.parse_overrides(lines)
             _check_groups(parsed_all, options)
-            jobs = BasicSweeper.split_arguments(parsed_all, None)[0]
+            jobs = expand_sweeps(parsed_all)
         else:
             jobs = [words]
         return [(job, compose(config_name, overrides=job)) for job in jobs]
