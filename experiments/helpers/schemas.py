@@ -15,12 +15,14 @@ import dataclasses
 import os.path
 
 from idm import manifolds, schedule
+from idm import trained as trained_lib
 from idm.samplers import BANDWIDTH_METHODS, INERTIAS, METHODS, SOLVERS
 from idm.score import PRECISIONS
 
 __all__ = [
     "ManifoldConfig",
     "MethodConfig",
+    "TrainedConfig",
     "EvaluatorConfig",
     "SweepConfig",
     "FitConfig",
@@ -157,6 +159,61 @@ class MethodConfig:
     def sigma(self, n: int, d: int) -> float:
         """Bandwidth c * n^(-1/(d+4)) (``idm.schedule.bandwidth``)."""
         return schedule.bandwidth(n, d, self.c)
+
+
+TRAINED_SOLVERS = ("sde", "ode")
+TRAINED_DTYPES = ("float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedConfig:
+    """The trained score network of ``method=trained`` (``idm.trained``) and its sampling.
+
+    The network and optimiser fields are :class:`idm.trained.TrainConfig`'s (checked there,
+    with the ``trained.`` prefix in every message). Defaults measured on S^2 in D = 100 at
+    n = 1024 (float32, 2 shared CPU cores): 4000 steps of width 256 x 3 train in 16-30 s and
+    reach a DSM loss of 0.086 (the zero network scores 1).
+
+    Attributes:
+        width, depth, features, steps, batch, lr, warmup, ema, clip, t_min, T, chunk: see
+            :class:`idm.trained.TrainConfig`.
+        solver: "sde" or "ode" (``exact`` does not exist for a network).
+        sample_steps: reverse steps of the solver, from T down to t_min.
+        dtype: training and sampling dtype ("float32": the network is not the
+            precision-sensitive part; the samples are cast to float64 for evaluation).
+        cache_dir: where trained models are kept, keyed by a hash of the training set, the
+            key and these settings (None: ``<repo>/.cache/trained``; "" turns the cache off).
+            Not part of the config hash.
+    """
+
+    width: int = 256
+    depth: int = 3
+    features: int = 16
+    steps: int = 4000
+    batch: int = 256
+    lr: float = 2e-3
+    warmup: int = 200
+    ema: float = 0.999
+    clip: float = 1.0
+    t_min: float = 1e-4
+    T: float = 8.0
+    chunk: int = 250
+    solver: str = "sde"
+    sample_steps: int = 100
+    dtype: str = "float32"
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        self.train_config()  # its checks, messages prefixed "trained."
+        _choice(self.solver, TRAINED_SOLVERS, "trained.solver")
+        _choice(self.dtype, TRAINED_DTYPES, "trained.dtype")
+        if self.sample_steps < 1:
+            raise ValueError(f"trained.sample_steps must be >= 1, got {self.sample_steps}")
+
+    def train_config(self) -> trained_lib.TrainConfig:
+        """The library's training settings."""
+        names = {f.name for f in dataclasses.fields(trained_lib.TrainConfig)}
+        return trained_lib.TrainConfig(**{k: getattr(self, k) for k in names})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,6 +415,8 @@ class RunConfig:
             summary.json (lets an interrupted multirun resume by job).
         progress: show a progress bar (only on a terminal).
         figures: draw rate.png (and memorization.png) into the run directory.
+        trained: the network of ``method=trained`` (part of the config hash only when
+            ``trained`` is among ``method.names``, so other runs keep their directories).
     """
 
     name: str = "default"
@@ -371,6 +430,7 @@ class RunConfig:
     evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
     sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
     fit: FitConfig = dataclasses.field(default_factory=FitConfig)
+    trained: TrainedConfig = dataclasses.field(default_factory=TrainedConfig)
 
 
 def _auto_or(value: str, kind: type, key: str):
