@@ -313,6 +313,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             if method == "idm":
                 predicted = mf.d / 2 * sigma**2
         copies = training.is_copy(nearest)
+        ratio = float(np.median(nearest[:, 0] / np.maximum(nearest[:, 1], np.finfo(float).tiny)))
         manifold_distance = memorization.distance_to_manifold(x, man)
         t3 = time.perf_counter()
         row = Row(
@@ -338,6 +339,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             seconds=t3 - t0,
             **measured,
             **cost,
+            nn_ratio_median=ratio,
         )
         check_finite(row)
         rows.append(row)

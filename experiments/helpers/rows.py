@@ -79,6 +79,9 @@ class Row:
             when it was trained, compilation included; a cached model keeps its original
             time), optimiser steps and parameter count (NaN, 0, 0 for the training-free
             methods).
+        nn_ratio_median: median over samples of nearest / second-nearest distinct training
+            distance (the copy rule's statistic: below 1/3 is a copy; NaN in files written
+            before it existed).
     """
 
     experiment: str
@@ -118,6 +121,7 @@ class Row:
     train_s: float = math.nan
     train_steps: int = 0
     n_params: int = 0
+    nn_ratio_median: float = math.nan
 
     def identity(self) -> tuple:
         """Which measurement this is (NaN, as in the c of methods without one, as None)."""

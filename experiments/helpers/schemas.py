@@ -520,6 +520,8 @@ class GenerateConfig:
 
 
 TRADEOFF_METHODS = ("idm", "cfdm", "kde", "dm", "train")
+# ... and the trained network, on request only (it trains one model per split)
+TRADEOFF_CHOICES = (*TRADEOFF_METHODS, "trained")
 DATASETS = ("digits",)
 
 
@@ -534,8 +536,8 @@ class TradeoffConfig:
             classifier score.
         splits: train/test splits, one per seed.
         test_fraction: held-out fraction of each split.
-        methods: a subset of ``TRADEOFF_METHODS`` (idm, cfdm, kde over the c grid; dm, train
-            once).
+        methods: a subset of ``TRADEOFF_CHOICES`` (idm, cfdm, kde over the c grid; dm, train
+            once; trained, the network of ``trained``, once per split: not in the default).
         c_grid: bandwidth constants, sigma = c * scale * n^(-1/(d+4)).
         d: intrinsic dimension, an integer or "auto" (estimated on each training split).
         scale: length scale, a number or "auto" (``idm.bandwidth.length_scale`` of each
@@ -547,6 +549,8 @@ class TradeoffConfig:
         x64: compute in float64.
         figures: draw tradeoff.png and samples.png.
         progress: show a progress bar (only on a terminal).
+        trained: the network of ``methods=[..., trained]``, trained on each training split in
+            the sampler's unit-scale coordinates ``(x - mean) / scale``.
     """
 
     data: str = "digits"
@@ -578,6 +582,7 @@ class TradeoffConfig:
     x64: bool = True
     figures: bool = True
     progress: bool = True
+    trained: TrainedConfig = dataclasses.field(default_factory=TrainedConfig)
 
     def __post_init__(self):
         _tuple(self, "methods")
@@ -597,7 +602,7 @@ class TradeoffConfig:
         if not self.methods:
             raise ValueError("methods must list at least one method")
         for m in self.methods:
-            _choice(m, TRADEOFF_METHODS, "methods[...]")
+            _choice(m, TRADEOFF_CHOICES, "methods[...]")
         if not self.c_grid or not all(c > 0 for c in self.c_grid):
             raise ValueError(f"c_grid must list positive constants, got {list(self.c_grid)}")
         if self.d != "auto" and self.d < 1:
