@@ -261,3 +261,13 @@ def test_rate_long_sobolev_table():
         assert row[4] == _pct(max(f["rel_errors"].values()))
         tt = f["two_term"]
         assert row[6] == f"{tt['a']:.3f}, {tt['b']:.3f} ({_pct(tt['residual'])})"
+
+
+def test_trained_table():
+    """The trained-network table: every line as experiments.studies.trained_figure prints it."""
+    from experiments.studies.trained_figure import README_HEADER, load_rows, readme_table
+
+    expected = readme_table(load_rows(RESULTS / "trained")).splitlines()[2:]
+    printed = ["| " + " | ".join(r) + " |" for r in _table(README_HEADER)]
+    assert printed == expected
+    assert len(printed) == 7

@@ -55,11 +55,16 @@ def _se(v):
 
 
 def table(rows) -> str:
-    """Markdown table: per (manifold, D, n) the three methods side by side."""
+    """Markdown table: per (manifold, D, n) the three methods side by side.
+
+    Means over seeds; idm and train with the mean half-width of their law brackets; the
+    trained network's plug-in with its floor, and its distance to the manifold (a lower bound
+    on its W1).
+    """
     g = _groups(rows)
     lines = [
-        "| manifold | D | n | seeds | W1 idm (c=1) | W1 train | W1 trained (plug-in) | floor"
-        " | trained copies | trained NN median | train s |",
+        "| manifold | D | n | seeds | W1 idm (c=1) | W1 train | W1 trained: plug-in (floor)"
+        " | trained: lower bound | trained copies | trained NN median | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for manifold, d, D in PANELS:
@@ -79,10 +84,47 @@ def table(rows) -> str:
             ratio = [r.nn_median for r in tr]  # (nn_ratio_median: rows written after this study)
             lines.append(
                 f"| {manifold} | {D} | {n} | {seeds} | {w('idm')} | {w('train')} | "
-                f"{np.mean([r.w1 for r in tr]):.4f} | {np.mean([r.w1_floor for r in tr]):.4f} | "
+                f"{np.mean([r.w1 for r in tr]):.4f} ({np.mean([r.w1_floor for r in tr]):.3f}) | "
+                f"{np.mean([r.manifold_distance for r in tr]):.4f} | "
                 f"{np.mean([r.copy_fraction for r in tr]):.3f} | {np.mean(ratio):.3f} | "
                 f"{np.mean([r.train_s for r in tr]):.0f} |"
             )
+    return "\n".join(lines)
+
+
+#: The README's rows: (manifold, d, D, n).
+README_PICKS = (
+    *(("circle", 1, 100, n) for n in (64, 512, 4096)),
+    *(("sphere", 2, 100, n) for n in (64, 128, 512, 4096)),
+)
+README_HEADER = (
+    "| manifold | n | W1 IDM | W1 train | W1 trained: plug-in (floor) | trained: lower bound"
+    " | trained copies | train s |"
+)
+
+
+def readme_table(rows) -> str:
+    """The README's table (D = 100, means over seeds), exactly as printed there."""
+    g = _groups(rows)
+    lines = [README_HEADER, "|---|---|---|---|---|---|---|---|"]
+    for manifold, d, D, n in README_PICKS:
+        cell = {m: g.get((manifold, d, D, m, n), []) for m in METHODS}
+        if not all(cell.values()):
+            continue
+
+        def bracket(m, cell=cell):
+            return (f"{np.mean([r.w1 for r in cell[m]]):.3f} ± "
+                    f"{np.mean([r.w1_error for r in cell[m]]):.3f}")  # fmt: skip
+
+        tr = cell["trained"]
+        copies = np.mean([r.copy_fraction for r in tr])
+        lines.append(
+            f"| S^{d} | {n} | {bracket('idm')} | {bracket('train')} | "
+            f"{np.mean([r.w1 for r in tr]):.3f} ({np.mean([r.w1_floor for r in tr]):.3f}) | "
+            f"{np.mean([r.manifold_distance for r in tr]):.3f} | "
+            f"{'0' if copies == 0 else f'{100 * copies:.1f}%'} | "
+            f"{np.mean([r.train_s for r in tr]):.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -96,6 +138,7 @@ def figure(rows, path: Path) -> None:
     from experiments.plots import COLORS, MARKERS
 
     g = _groups(rows)
+    legend = False
     fig, axes = plt.subplots(2, len(PANELS), figsize=(3.2 * len(PANELS), 5.6), squeeze=False)
     for j, (manifold, d, D) in enumerate(PANELS):
         top, bottom = axes[0, j], axes[1, j]
@@ -134,7 +177,9 @@ def figure(rows, path: Path) -> None:
         if j == 0:
             top.set_ylabel("W1 to the population")
             bottom.set_ylabel("copy fraction")
+        if any_rows and not legend:
             top.legend(fontsize=6)
+            legend = True
     fig.suptitle("Trained score network vs IDM vs the training set (mean over seeds ± SE)",
                  fontsize=10)  # fmt: skip
     fig.tight_layout()
@@ -151,7 +196,7 @@ def main(argv=None):
         preflight.fail(f"sweep: {sweep} is not a directory")
     rows = load_rows(sweep)
     figure(rows, sweep / "trained.png")
-    md = table(rows)
+    md = table(rows) + "\n\nThe README's rows:\n\n" + readme_table(rows)
     (sweep / "trained.md").write_text(md + "\n")
     print(md)  # noqa: T201
 
