@@ -40,6 +40,7 @@ from experiments import collect, plots
 from experiments.helpers import cells, fits, preflight, store
 from experiments.helpers import rows as rowlib
 from experiments.helpers.schemas import RunConfig
+from idm.trained import TrainingDiverged
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +349,10 @@ class GatherSweep(Callback):
 def main(cfg: DictConfig) -> None:
     rc = to_run_config(cfg)
     jax.config.update("jax_enable_x64", rc.x64)
-    run(rc)
+    try:
+        run(rc)
+    except TrainingDiverged as err:  # one line naming the setting; the cell wrote no row
+        preflight.fail(str(err))
 
 
 if __name__ == "__main__":

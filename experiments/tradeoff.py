@@ -18,6 +18,9 @@ exact W1, guarded against copying, by bisection), with ``num_samples`` samples:
 * ``w1_test``: exact W1 (network simplex) between the samples and the held-out split, beside
   ``w1_floor``, exact W1 between two halves of the held-out split (what a perfect sampler of
   that size could not beat), and ``w1_train``, the training split's own W1 to the held-out one;
+* ``train_s``: for ``trained`` (a score network, ``idm.trained``, trained on each training
+  split in the sampler's unit-scale coordinates; on request, not in the default methods), the
+  seconds its training took;
 * ``confident``: for labelled data, the fraction of samples that a multinomial logistic
   regression fitted on the training split classifies with probability > 0.9, beside the same
   for the held-out images (``test_confident``). Chosen because it needs no download, trains in
@@ -50,7 +53,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import idm
-from experiments.helpers import preflight, store
+from experiments.helpers import preflight, store, trained_models
 from experiments.helpers.points import load_points
 from experiments.helpers.schemas import TradeoffConfig
 from idm import bandwidth, intrinsic_dim, memorization, neighbours, rates, schedule, w1
@@ -59,12 +62,13 @@ log = logging.getLogger(__name__)
 
 _CONF = Path(__file__).resolve().parents[1] / "conf" / "tradeoff"
 # Streams of the root key (never reorder).
-_SPLIT, _SAMPLE, _AUTO, _HALVES = range(4)
+_SPLIT, _SAMPLE, _AUTO, _HALVES, _TRAIN = range(5)
 BANDWIDTH = ("idm", "cfdm", "kde")
 COLUMNS = (
     "split", "method", "c", "is_auto", "sigma", "d", "scale", "n_train", "n_test",
     "copy_fraction", "nn_median", "test_nn_median", "w1_test", "w1_floor", "w1_train",
     "confident", "confidence", "test_confident", "decided_by", "seconds", "duplicates",
+    "train_s",
 )  # fmt: skip
 
 ConfigStore.instance().store(name="tradeoff_schema", node=preflight.schema_node(TradeoffConfig))
@@ -118,6 +122,29 @@ def _sample(key, method, train, m, d, sigma, scale):
     return np.asarray(
         idm.sample(key, train, m, method=method, d=d, sigma=sigma, scale=scale, solver="exact")
     )
+
+
+def _trained_samples(cfg: TradeoffConfig, key, train, scale: float, split: int):
+    """Samples of the network trained on ``(train - mean) / scale``, mapped back; its seconds.
+
+    ``num_samples`` of them; a cached model keeps its original training time.
+    """
+    unit, centre = schedule.to_unit_scale(jax.numpy.asarray(train), scale)
+    tc = cfg.trained
+    model, _ = trained_models.fit(
+        tc, jax.random.fold_in(key, _TRAIN), unit, label=f"split {split}", progress=cfg.progress
+    )
+    x = idm.sample(
+        jax.random.fold_in(jax.random.fold_in(key, _SAMPLE), idm.samplers.METHODS.index("trained")),
+        unit.astype(getattr(jax.numpy, tc.dtype)),
+        cfg.num_samples,
+        method="trained",
+        model=model,
+        solver=tc.solver,
+        steps=tc.sample_steps,
+        T=tc.T,
+    )
+    return np.asarray(centre + scale * x.astype(unit.dtype)), model.seconds
 
 
 def _scores(x, classifier) -> dict:
@@ -181,9 +208,13 @@ def run_split(cfg: TradeoffConfig, data, labels, split: int, root) -> list[dict]
         sigma = schedule.bandwidth(len(train), d, c, scale) if math.isfinite(c) else 1.0
         row = dict(base, method=method, c=c, is_auto=is_auto,
                    sigma=sigma if math.isfinite(c) else math.nan, decided_by=decided)  # fmt: skip
+        row["train_s"] = math.nan
         if method == "train":  # its nearest training point is itself: not a copy statistic
             row.update(copy_fraction=1.0, nn_median=0.0, w1_test=w1_train,
                        **_scores(train, classifier))  # fmt: skip
+        elif method == "trained":  # the network, in the sampler's unit-scale coordinates
+            x, row["train_s"] = _trained_samples(cfg, key, train, scale, split)
+            row.update(_measure(x, training, test, classifier))
         else:
             k = jax.random.fold_in(sample_key, idm.samplers.METHODS.index(method))
             x = _sample(k, method, train, cfg.num_samples, d, sigma, scale)

@@ -14,7 +14,9 @@ Every public submodule is imported here, so ``import idm`` reaches the whole API
   against a law (semidiscrete);
 * :mod:`idm.rates`: fitting decay exponents;
 * :mod:`idm.intrinsic_dim`: intrinsic dimension from data (``d=auto``);
-* :mod:`idm.bandwidth`: the bandwidth constant from data (``c=auto``).
+* :mod:`idm.bandwidth`: the bandwidth constant from data (``c=auto``);
+* :mod:`idm.trained`: a trained score network (``method="trained"``), the usual route beside
+  the empirical score.
 
 ``idm.metrics`` and ``idm.semidiscrete`` are aliases of the evaluation API's former homes.
 """
@@ -33,6 +35,7 @@ from idm import (
     schedule,
     score,
     semidiscrete,
+    trained,
     w1,
 )
 from idm.samplers import sample
@@ -52,5 +55,6 @@ __all__ = [
     "schedule",
     "score",
     "semidiscrete",
+    "trained",
     "w1",
 ]

@@ -14,6 +14,9 @@ Methods (``method=``):
 * ``cfdm``: the smoothed closed-form diffusion model of Scarvelis, Borde and Solomon
   (sigma-CFDM, :mod:`idm.cfdm`), a training-free baseline that smooths the score instead of
   stopping early; its smoothing scale is ``sigma``.
+* ``trained``: a trained score network (:mod:`idm.trained`, passed as ``model=``) in place of
+  the empirical score, run by the same solvers down to the model's ``t_min`` and returning the
+  denoised mean there (as ``dm`` does); ``solver="exact"`` does not apply to it.
 
 Solvers (``solver=``), on a geometric time grid from ``T`` to the stopping time. Both
 iterative solvers are exponential integrators in the data-prediction form: over a step
@@ -40,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from idm import cfdm, schedule
+from idm import cfdm, schedule, trained
 from idm._checks import check_finite_rows, count, positive, scalar, training_set
 from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 #: Every method; the order fixes the per-method PRNG stream of the experiments: append only.
-METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm")
+METHODS = ("idm", "dm", "early_stop", "kde", "train", "cfdm", "trained")
 #: The methods whose samples depend on the bandwidth sigma (the others ignore it).
 BANDWIDTH_METHODS = ("idm", "early_stop", "kde", "cfdm")
 SOLVERS = ("sde", "ode", "exact")
@@ -83,8 +86,11 @@ def _noised(key, data, num_samples, t):
     )
 
 
-def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
+def _reverse(key, z, denoise, T, t_stop, *, solver, steps):
     """Integrate the reverse process from ``T`` to ``t_stop`` starting at ``z``.
+
+    ``denoise(z, t)`` is the posterior mean ``E[X_0 | Z_t = z]`` the solver freezes over a step
+    (the empirical one, or a trained network's).
 
     Returns the end point and the index of the first step whose result was not finite (-1 if
     none): one reduction per step, negligible beside the step's score evaluation.
@@ -94,7 +100,7 @@ def _reverse(key, z, data, T, t_stop, *, solver, steps, block_size, precision):
     def body(carry, inputs):
         z, fault = carry
         i, t, t_next = inputs
-        xhat, _ = posterior_mean_and_score(z, data, t, block_size=block_size, precision=precision)
+        xhat = denoise(z, t)
         a_next, v_next, v_t = schedule.alpha(t_next), schedule.var(t_next), schedule.var(t)
         if solver == "sde":
             h = t - t_next
@@ -133,6 +139,7 @@ def _sample(
     sigma,
     T,
     t_end,
+    model,
     *,
     num_samples,
     method,
@@ -170,24 +177,27 @@ def _sample(
             _noised(k_start, data, num_samples, 0.0)
             + sigma * jax.random.normal(k_path, (num_samples, data.shape[1]), data.dtype)
         )
-    t_stop = t_end if method == "dm" else sigma**2
+    if method == "trained":
+        t_stop = jnp.asarray(model.t_min, data.dtype)
+
+        def denoise(z, t):
+            return trained.denoise(model, z, t)
+    else:
+        t_stop = t_end if method == "dm" else sigma**2
+
+        def denoise(z, t):
+            mean, _ = posterior_mean_and_score(
+                z, data, t, block_size=block_size, precision=precision
+            )
+            return mean
+
     fault = ok
     if solver == "exact":
         z = shard(_noised(k_start, data, num_samples, t_stop))
     else:
         z = shard(_noised(k_start, data, num_samples, T))
         fault = jnp.where(_all_finite(z), ok, -2)
-        z, reverse_fault = _reverse(
-            k_path,
-            z,
-            data,
-            T,
-            t_stop,
-            solver=solver,
-            steps=steps,
-            block_size=block_size,
-            precision=precision,
-        )
+        z, reverse_fault = _reverse(k_path, z, denoise, T, t_stop, solver=solver, steps=steps)
         fault = jnp.where(fault < 0, reverse_fault, fault)
 
     def first(x):
@@ -196,6 +206,8 @@ def _sample(
 
     if method == "early_stop":
         return first(z)
+    if method == "trained":
+        return first(denoise(z, t_stop))
     mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
     if method == "idm" and inertia == "paper":
         return first(jnp.exp(t_stop) * (z + t_stop * sc))
@@ -221,6 +233,7 @@ def sample(
     shard=None,
     check_finite=True,
     scale=1.0,
+    model=None,
 ):
     """Draw samples from IDM or one of its baselines, using only the empirical score.
 
@@ -228,7 +241,7 @@ def sample(
       key: a ``jax.random`` key.
       data: training points, shape ``[n, D]``.
       num_samples: number of samples ``m``, an integer >= 1 (a shape: concrete).
-      method: one of ``"idm", "dm", "early_stop", "kde", "train", "cfdm"``.
+      method: one of ``"idm", "dm", "early_stop", "kde", "train", "cfdm", "trained"``.
       d: intrinsic dimension, for the bandwidth rule ``sigma = c * n^(-1/(d+4))`` when ``sigma``
         is not given.
       sigma: bandwidth, a scalar > 0; the IDM stopping time is ``sigma^2``. Traced: changing it
@@ -257,6 +270,9 @@ def sample(
       check_finite: raise :class:`NonFiniteSamples` naming the step and time where the first
         NaN or inf appeared (the check is computed inside the jitted sampler; reading it waits
         for the result). Input data with non-finite values raises ``ValueError`` either way.
+      model: ``method="trained"`` only: the :class:`idm.trained.TrainedModel` whose score
+        replaces the empirical one (its ``t_min`` is the end time; ``T`` may not exceed its
+        ``T``). ``data`` is then only its training set's shape and dtype.
 
     Returns:
       Samples, shape ``[num_samples, D]``, in the dtype of ``data``.
@@ -278,6 +294,30 @@ def sample(
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if inertia not in INERTIAS:
         raise ValueError(f"inertia must be one of {INERTIAS}, got {inertia!r}")
+    if (method == "trained") != (model is not None):
+        raise ValueError(
+            "method='trained' needs model= (an idm.trained.TrainedModel)"
+            if model is None
+            else f"model= applies only to method='trained', not {method!r}"
+        )
+    if method == "trained":
+        if not isinstance(model, trained.TrainedModel):
+            raise ValueError(
+                f"model must be an idm.trained.TrainedModel, got {type(model).__name__}"
+            )
+        if solver == "exact":
+            raise ValueError("method='trained' has no exact sampler: use solver='sde' or 'ode'")
+        if model.params[-1]["b"].shape[0] != data.shape[1]:
+            raise ValueError(
+                f"model was trained in D = {model.params[-1]['b'].shape[0]}, data have D = "
+                f"{data.shape[1]}"
+            )
+        if _concrete(T) and not float(model.t_min) < float(T) <= float(model.T):
+            raise ValueError(f"T must be in (t_min, {model.T}] for this model, got T={T}")
+        if not (_concrete(scale) and not isinstance(scale, str) and float(scale) == 1.0):
+            raise ValueError("method='trained' samples in the model's own coordinates: scale=1")
+        # only what sampling reads: the report fields (losses, seconds) would key the compile
+        model = trained.TrainedModel(model.params, model.s2, model.t_min, model.T)
     num_samples = count(num_samples, "num_samples")
     steps = count(steps, "steps", minimum=0 if solver == "exact" else 1)
     scalar(T, "T")
@@ -305,10 +345,10 @@ def sample(
             raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
         sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
     positive(sigma, "sigma")
-    t_stop = t_end if method == "dm" else sigma**2
+    t_stop = {"dm": t_end, "trained": None if model is None else model.t_min}.get(method, sigma**2)
     # T is the start of the reverse process: the exact solver (and the baselines without one)
     # draw p_stop directly and never use it
-    uses_T = solver != "exact" and method in ("idm", "dm", "early_stop")
+    uses_T = solver != "exact" and method in ("idm", "dm", "early_stop", "trained")
     if uses_T and _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
         raise ValueError(f"T must exceed the stopping time {float(t_stop):.3g}, got T={T}")
     block = min(int(block_size or default_block_size()), n)
@@ -326,6 +366,7 @@ def sample(
         jnp.asarray(sigma, dt),
         jnp.asarray(T, dt),
         jnp.asarray(t_end, dt),
+        model,
         num_samples=num_samples,
         method=method,
         solver=solver,

@@ -39,6 +39,15 @@ TINY = [
     "evaluator.m_match=512",
     "evaluator.cells=64",
     "progress=false",
+    # method=trained: a tiny network, no model cache
+    "trained.width=16",
+    "trained.depth=1",
+    "trained.features=4",
+    "trained.steps=20",
+    "trained.chunk=20",
+    "trained.batch=16",
+    "trained.sample_steps=5",
+    "trained.cache_dir=''",
 ]
 # The bracket's upper bounds, as named in w1_parts (the matched one is a single value).
 UPPERS = ("sobolev_upper", "exact_upper", "matched_upper")

@@ -247,3 +247,13 @@ def test_rate_long_table():
         times = [t for (dd, n, _), t in cell.items() if dd == int(d) and n == max(ns)]
         assert len(times) == f["n_seeds"]
         assert seconds == f"{min(times):.0f}-{max(times):.0f} s ({_n(max(ns))})"
+
+
+def test_trained_table():
+    """The trained-network table: every line as experiments.studies.trained_figure prints it."""
+    from experiments.studies.trained_figure import README_HEADER, load_rows, readme_table
+
+    expected = readme_table(load_rows(RESULTS / "trained")).splitlines()[2:]
+    printed = ["| " + " | ".join(r) + " |" for r in _table(README_HEADER)]
+    assert printed == expected
+    assert len(printed) == 7

@@ -37,7 +37,7 @@ from idm import w1
 from idm.samplers import NonFiniteSamples
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING = {"sample_s", "eval_s", "seconds"}
+TIMING = {"sample_s", "eval_s", "seconds", "train_s"}
 
 
 def _rate_guard(args):

@@ -58,3 +58,25 @@ def test_w1_stands_beside_its_floor_and_the_training_set(tiny):
     assert idm[1.0]["copy_fraction"] <= idm[0.3]["copy_fraction"]
     # at the same sigma KDE adds ambient noise of size sigma sqrt(D); IDM's inertia step removes it
     assert idm[1.0]["w1_test"] < kde[1.0]["w1_test"]
+
+
+def test_trained_row_on_request(tmp_path):
+    """methods=[..., trained]: one network per split, its samples and its training seconds."""
+    from experiments.helpers.schemas import TrainedConfig
+
+    digits = load_digits()
+    keep = np.arange(0, 1797, 8)
+    data = (digits.data[keep] / 16.0, digits.target[keep], "digits subset")
+    tiny_net = TrainedConfig(width=16, depth=1, features=4, steps=20, batch=16, chunk=20,
+                             sample_steps=5, cache_dir="")  # fmt: skip
+    cfg = TradeoffConfig(splits=1, methods=("train", "trained"), auto=False, num_samples=64,
+                         progress=False, figures=False, trained=tiny_net)  # fmt: skip
+    summary = tradeoff.run(cfg, tmp_path, data=data)
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    assert [r["method"] for r in rows] == ["train", "trained"]
+    assert rows[0]["train_s"] == ""
+    assert float(rows[1]["train_s"]) > 0
+    entry = summary["curves"]["trained"][0]
+    assert 0 <= entry["copy_fraction"] <= 1
+    assert math.isfinite(entry["w1_test"])
+    assert TradeoffConfig().methods == ("idm", "cfdm", "kde", "dm", "train")  # not by default

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import idm
-from experiments.helpers import evaluation, store
+from experiments.helpers import evaluation, store, trained_models
 from experiments.helpers.rows import NearestRow, Row
 from experiments.helpers.schemas import RunConfig
 from idm import manifolds, memorization, qmc
@@ -44,7 +44,7 @@ from idm.samplers import BANDWIDTH_METHODS, METHODS
 __all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
 
 # Streams of the root key (never reorder: rows would change).
-_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL = range(6)
+_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN = range(7)
 # Nearest distances kept per method for the memorization histogram (seed 0).
 HIST_METHODS = ("dm", "idm", "cfdm")
 # Methods whose outputs are convex combinations of training points: they lie in the span, where
@@ -127,8 +127,21 @@ class Sweep:
         return self._references[seed]
 
 
-def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int) -> jax.Array:
+def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int, model=None) -> jax.Array:
     mc = cfg.method
+    if method == "trained":
+        tc = cfg.trained
+        x = idm.sample(
+            key,
+            jnp.asarray(data, getattr(jnp, tc.dtype)),
+            m,
+            method="trained",
+            model=model,
+            solver=tc.solver,
+            steps=tc.sample_steps,
+            T=tc.T,
+        )
+        return x.astype(data.dtype)
     return idm.sample(
         key,
         data,
@@ -222,9 +235,19 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
         order = qmc.spatial_order(data_span)
     rows, nearest_rows = [], []
     for method in cfg.method.names:
+        model, cost = None, {}
+        if method == "trained":
+            model, _ = trained_models.fit(
+                cfg.trained,
+                _key(root, _TRAIN, seed, n),
+                data,
+                label=f"n={n} seed={seed}",
+                progress=cfg.progress,
+            )
+            cost = dict(train_s=model.seconds, train_steps=model.steps, n_params=model.num_params)
         t0 = time.perf_counter()
         key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
-        x = _sample(cfg, key, data, method, n, sw.m).block_until_ready()
+        x = _sample(cfg, key, data, method, n, sw.m, model).block_until_ready()
         t1 = time.perf_counter()
         eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(method))
         if ev.of_law and method in SPAN_METHODS:
@@ -290,6 +313,7 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             if method == "idm":
                 predicted = mf.d / 2 * sigma**2
         copies = training.is_copy(nearest)
+        ratio = float(np.median(nearest[:, 0] / np.maximum(nearest[:, 1], np.finfo(float).tiny)))
         manifold_distance = memorization.distance_to_manifold(x, man)
         t3 = time.perf_counter()
         row = Row(
@@ -314,6 +338,8 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             eval_s=t2 - t1,
             seconds=t3 - t0,
             **measured,
+            **cost,
+            nn_ratio_median=ratio,
         )
         check_finite(row)
         rows.append(row)

@@ -75,6 +75,13 @@ class Row:
         sample_s, eval_s, seconds: wall time of sampling, of W1, of the whole row.
         duplicates: training rows merged into an earlier one by the copy rule's duplicate
             tolerance (``idm.memorization.distinct``; 0 in files written before it existed).
+        train_s, train_steps, n_params: ``trained`` rows: what training cost (wall seconds
+            when it was trained, compilation included; a cached model keeps its original
+            time), optimiser steps and parameter count (NaN, 0, 0 for the training-free
+            methods).
+        nn_ratio_median: median over samples of nearest / second-nearest distinct training
+            distance (the copy rule's statistic: below 1/3 is a copy; NaN in files written
+            before it existed).
     """
 
     experiment: str
@@ -111,6 +118,10 @@ class Row:
     eval_s: float
     seconds: float
     duplicates: int = 0
+    train_s: float = math.nan
+    train_steps: int = 0
+    n_params: int = 0
+    nn_ratio_median: float = math.nan
 
     def identity(self) -> tuple:
         """Which measurement this is (NaN, as in the c of methods without one, as None)."""
@@ -165,7 +176,7 @@ IDENTITY = (
 #: Result columns compared between duplicates.
 RESULTS = ("w1", "w1_floor", "copy_fraction", "nn_median", "manifold_distance")
 #: Timing columns (they differ between runs of the same config).
-TIMING = ("sample_s", "eval_s", "seconds")
+TIMING = ("sample_s", "eval_s", "seconds", "train_s")
 
 
 def _none_if_nan(v):

@@ -144,7 +144,7 @@ def config_hash(config) -> str:
     Args:
         config: a dataclass (``RunConfig``) or a plain dict of the resolved config.
     """
-    d = _plain(config)
+    d = _hashed(config)
     for key in HASH_EXCLUDED:
         d.pop(key, None)
     text = json.dumps(d, sort_keys=True, separators=(",", ":"))
@@ -157,7 +157,7 @@ def cells_hash(config) -> str:
     :func:`config_hash`'s fields less :data:`CELLS_EXCLUDED`: two jobs with the same
     ``cells_hash`` give the same rows for every (n, seed) they share.
     """
-    d = _plain(config)
+    d = _hashed(config)
     for key in (*HASH_EXCLUDED, *CELLS_EXCLUDED):
         if isinstance(key, tuple):
             d.get(key[0], {}).pop(key[1], None)
@@ -165,6 +165,22 @@ def cells_hash(config) -> str:
             d.pop(key, None)
     text = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _hashed(config) -> dict:
+    """The config as plain JSON, less what cannot change its rows.
+
+    The ``trained`` section (the network of ``method=trained``) counts only when that method
+    runs, and never its ``cache_dir``: runs without it keep the hashes (and directories) they
+    had before the section existed.
+    """
+    d = _plain(config)
+    if isinstance(d, dict) and isinstance(d.get("trained"), dict):
+        if "trained" in (d.get("method") or {}).get("names", ()):
+            d["trained"].pop("cache_dir", None)
+        else:
+            d.pop("trained")
+    return d
 
 
 def _plain(obj):
