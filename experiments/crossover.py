@@ -364,7 +364,8 @@ def markdown(cfg: CrossoverConfig, summary: dict) -> str:
     ]
     for e in table:
         if e["c"] == "0.7":
-            up = "" if not math.isfinite(e["train_upper"]) else f"{e['train_upper']:.3f}"
+            tu = e["train_upper"]  # NaN, or None once read back from JSON: not computed
+            up = "" if tu is None or not math.isfinite(tu) else f"{tu:.3f}"
             lines.append(
                 f"| {e['d']} | 0.7 | {_n_label(e['n'])} | "
                 f"[{e['idm_lower']:.3f}, {e['idm_upper']:.3f}] | "

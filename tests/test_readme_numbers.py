@@ -257,3 +257,13 @@ def test_trained_table():
     printed = ["| " + " | ".join(r) + " |" for r in _table(README_HEADER)]
     assert printed == expected
     assert len(printed) == 7
+
+
+def test_crossover_tables():
+    """The README prints results/crossover/tables.md as it is (tests/test_crossover.py checks that
+    file against the summary)."""
+    tables = (RESULTS / "crossover" / "tables.md").read_text().strip().splitlines()
+    lines = README.splitlines()
+    first = [i for i, line in enumerate(lines) if line == tables[0]]
+    assert len(first) == 1, tables[0]
+    assert lines[first[0] : first[0] + len(tables)] == tables
