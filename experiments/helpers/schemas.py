@@ -166,13 +166,13 @@ TRAINED_DTYPES = ("float32", "float64")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainedConfig:
+class TrainedConfig(trained_lib.TrainConfig):
     """The trained score network of ``method=trained`` (``idm.trained``) and its sampling.
 
-    The network and optimiser fields are :class:`idm.trained.TrainConfig`'s (checked there,
-    with the ``trained.`` prefix in every message). Defaults measured on S^2 in D = 100 at
-    n = 1024 (float32, 2 shared CPU cores): 4000 steps of width 256 x 3 train in 16-30 s and
-    reach a DSM loss of 0.086 (the zero network scores 1).
+    The network and optimiser fields are inherited from :class:`idm.trained.TrainConfig`
+    (defaults and checks there, with the ``trained.`` prefix in every message). Defaults
+    measured on S^2 in D = 100 at n = 1024 (float32, 2 shared CPU cores): 4000 steps of width
+    256 x 3 train in 16-30 s and reach a DSM loss of 0.086 (the zero network scores 1).
 
     Attributes:
         width, depth, features, steps, batch, lr, warmup, ema, clip, t_min, T, chunk: see
@@ -186,25 +186,13 @@ class TrainedConfig:
             Not part of the config hash.
     """
 
-    width: int = 256
-    depth: int = 3
-    features: int = 16
-    steps: int = 4000
-    batch: int = 256
-    lr: float = 2e-3
-    warmup: int = 200
-    ema: float = 0.999
-    clip: float = 1.0
-    t_min: float = 1e-4
-    T: float = 8.0
-    chunk: int = 250
     solver: str = "sde"
     sample_steps: int = 100
     dtype: str = "float32"
     cache_dir: str | None = None
 
     def __post_init__(self):
-        self.train_config()  # its checks, messages prefixed "trained."
+        super().__post_init__()  # the library's checks, messages prefixed "trained."
         _choice(self.solver, TRAINED_SOLVERS, "trained.solver")
         _choice(self.dtype, TRAINED_DTYPES, "trained.dtype")
         if self.sample_steps < 1:
