@@ -51,11 +51,11 @@ import jax.numpy as jnp
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from experiments.helpers import preflight, store
 from experiments.helpers.schemas import CrossoverConfig
-from idm import bandwidth, memorization, schedule
+from idm import bandwidth, memorization, rates, schedule
 from idm.w1 import law, semidiscrete, sobolev
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,7 @@ ConfigStore.instance().store(name="crossover_schema", node=preflight.schema_node
 
 def to_config(cfg: DictConfig) -> CrossoverConfig:
     """The typed, checked config."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return OmegaConf.to_object(cfg)
+    return preflight.typed_config(cfg)
 
 
 def uniform(d: int):
@@ -251,10 +248,8 @@ def load_cell(cfg: CrossoverConfig, out: Path, d: int, n: int, seed: int) -> lis
 
 
 def _mean_se(v) -> tuple[float, float]:
-    v = np.asarray([x for x in v if math.isfinite(x)], np.float64)
-    if len(v) == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    """Mean and standard error over seeds of the finite values (a bound not computed is NaN)."""
+    return rates.mean_se([x for x in v if math.isfinite(x)])
 
 
 def _label(row) -> str:
@@ -303,7 +298,8 @@ def summarise(cfg: CrossoverConfig, rows: list[dict]) -> dict:
             ns = [e["n"] for e in es]
             idm_fit = _slope(ns, [(e["idm_lower"] + e["idm_upper"]) / 2 for e in es],
                              [(e["idm_upper"] - e["idm_lower"]) / 2 for e in es])  # fmt: skip
-            fits.append({"d": d, "c": label, "method": "idm", "predicted": -2 / (d + 4), **idm_fit})
+            predicted = rates.predicted_exponent(d)
+            fits.append({"d": d, "c": label, "method": "idm", "predicted": predicted, **idm_fit})
             region.append({
                 "d": d, "c": label,
                 "certified_ns": [e["n"] for e in es if e["certified"] == e["seeds"]],

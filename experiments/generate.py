@@ -37,7 +37,7 @@ import hydra
 import jax
 import numpy as np
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 import idm
 from experiments.helpers import preflight, store
@@ -59,12 +59,9 @@ ConfigStore.instance().store(name="generate_schema", node=preflight.schema_node(
 
 def to_config(cfg: DictConfig) -> GenerateConfig:
     """The typed, checked config."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
     if OmegaConf.is_missing(cfg, "data_path"):
         raise preflight.InputError("data_path", "missing: give data_path=FILE (.npy, .npz, .csv)")
-    return OmegaConf.to_object(cfg)
+    return preflight.typed_config(cfg)
 
 
 # ----------------------------------------------------------------------------- checks

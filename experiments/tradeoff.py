@@ -50,7 +50,7 @@ import jax
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 import idm
 from experiments.helpers import preflight, store, trained_models
@@ -76,10 +76,7 @@ ConfigStore.instance().store(name="tradeoff_schema", node=preflight.schema_node(
 
 def to_config(cfg: DictConfig) -> TradeoffConfig:
     """The typed, checked config."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return OmegaConf.to_object(cfg)
+    return preflight.typed_config(cfg)
 
 
 def load(cfg: TradeoffConfig) -> tuple[np.ndarray, np.ndarray | None, str]:

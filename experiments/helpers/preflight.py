@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 __all__ = [
@@ -62,6 +62,17 @@ def _writable(node):
             if isinstance(child, DictConfig | ListConfig):
                 _writable(child)
     return node
+
+
+def typed_config(cfg: DictConfig):
+    """An app's composed config, less Hydra's own node, as its frozen schema dataclass.
+
+    The dataclass's ``__post_init__`` checks the values (tradeoff, crossover, generate).
+    """
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return OmegaConf.to_object(cfg)
 
 
 def schema_node(schema: type) -> DictConfig:
