@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+from refusals import assert_refused
 
 from experiments import crossover
 from experiments.helpers import preflight
@@ -81,17 +82,14 @@ def test_a_finished_cell_is_read_back_and_a_changed_one_recomputed(tiny, tmp_pat
 )
 def test_crossover_refuses_bad_input(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as info:
+
+    def call():
         preflight.guard(
             args, conf_dir=crossover._CONF, config_name="crossover",
             to_config=crossover.to_config, groups=(),
         )  # fmt: skip
-    assert info.value.code == preflight.EXIT_CODE
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: ")
-    assert field in lines[0]
-    assert list(tmp_path.iterdir()) == []
+
+    assert_refused(capsys, call, field, tmp_path)
 
 
 def test_collect_summarises_the_finished_cells_and_lists_the_missing(tiny):

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 import strict_json
 from hydra import compose, initialize_config_dir
+from refusals import assert_refused
 
 import idm
 from experiments import collect, generate, rate, tradeoff
@@ -72,19 +73,6 @@ def _tradeoff_guard(args):
     )
 
 
-def _assert_refused(capsys, call, field, tmp_path):
-    with pytest.raises(SystemExit) as info:
-        call()
-    assert info.value.code == preflight.EXIT_CODE
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert field in lines[0], lines[0]
-    assert "Traceback" not in err
-    assert list(tmp_path.iterdir()) == []
-
-
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -116,7 +104,7 @@ def _assert_refused(capsys, call, field, tmp_path):
 )
 def test_rate_refuses_bad_input(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _assert_refused(capsys, lambda: _rate_guard(args), field, tmp_path)
+    assert_refused(capsys, lambda: _rate_guard(args), field, tmp_path)
 
 
 def test_memory_refusal_says_what_fits(capsys, tmp_path, monkeypatch):
@@ -184,7 +172,7 @@ def test_job_configs_are_the_jobs_hydra_would_launch(tmp_path, monkeypatch):
 )
 def test_generate_refuses_bad_config(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _assert_refused(capsys, lambda: _generate_guard(args), field, tmp_path)
+    assert_refused(capsys, lambda: _generate_guard(args), field, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +195,7 @@ def test_generate_refuses_bad_config(args, field, capsys, tmp_path, monkeypatch)
 )
 def test_tradeoff_refuses_bad_input(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _assert_refused(capsys, lambda: _tradeoff_guard(args), field, tmp_path)
+    assert_refused(capsys, lambda: _tradeoff_guard(args), field, tmp_path)
 
 
 def _write(path: Path, kind: str) -> Path:

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from refusals import assert_refused
 
 from experiments import rate
 from experiments.helpers import preflight, store, trained_models
@@ -62,7 +63,8 @@ def _results(rows):
 )
 def test_rate_refuses_bad_trained_settings(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as err:
+
+    def call():
         preflight.guard(
             ["method.names=[trained]", *args],
             conf_dir=rate._CONF,
@@ -71,12 +73,8 @@ def test_rate_refuses_bad_trained_settings(args, field, capsys, tmp_path, monkey
             check=rate.check_run,
             groups=rate.GROUPS,
         )
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error: ")
-    assert field in lines[0]
-    assert list(tmp_path.iterdir()) == []
+
+    assert_refused(capsys, call, field, tmp_path)
 
 
 def test_trained_rows_carry_the_cost_resume_from_the_cache_and_are_deterministic(
