@@ -382,7 +382,7 @@ def figure(cfg: CrossoverConfig, summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ds = [d for d in cfg.ds if any(e["d"] == d for e in summary["table"])]
-    fig, axes = plt.subplots(2, len(ds), figsize=(4.2 * len(ds), 7.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(ds), figsize=(4.2 * len(ds), 8.2), squeeze=False)
     labels = [f"{c:g}" for c in cfg.cs] + (["auto"] if cfg.auto else [])
     colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, len(labels)))
     for j, d in enumerate(ds):
@@ -406,14 +406,14 @@ def figure(cfg: CrossoverConfig, summary: dict, path: Path) -> None:
         tu = np.array([e["train_upper"] for e in first])
         ax.plot(ns, tl, "k-", lw=1.6, label="training set (lower end)")
         ok = np.isfinite(tu)
-        ax.fill_between(ns[ok], tl[ok], tu[ok], color="k", alpha=0.15, lw=0)
+        ax.fill_between(ns[ok], tl[ok], tu[ok], color="k", alpha=0.15, lw=0,
+                        label="training set's bracket (upper end in expectation)")  # fmt: skip
         for slope, style, name in ((-2 / (d + 4), ":", "-2/(d+4)"), (-1 / d, "--", "-1/d")):
             ax.plot(ns, tl[0] * 0.6 * (ns / ns[0]) ** slope, style, color="grey", lw=1,
                     label=f"slope {name}")  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel="n", title=f"S^{d}: W1 to the population")
         if j == 0:
             ax.set_ylabel("W1 (bands: certified brackets)")
-        ax.legend(fontsize=6, loc="lower left")
         ax = axes[1, j]
         n_all = sorted({e["n"] for e in summary["table"] if e["d"] == d})
         grid_labels = [f"{c:g}" for c in cfg.cs]
@@ -430,10 +430,15 @@ def figure(cfg: CrossoverConfig, summary: dict, path: Path) -> None:
                 y = np.interp(e["c_value"], levels, range(len(levels)))
                 fill = "w" if e["certified"] < e["seeds"] else "k"
                 ax.plot(n_all.index(e["n"]), y, "o", mfc=fill, mec="k", ms=6)
-        ax.set(xlabel="n", title=f"S^{d}: certified (green: all seeds; dots: c=auto)")
+        ax.set(xlabel="n", title=f"S^{d}: where IDM is certified closer")
         if j == 0:
             ax.set_ylabel("c")
-    fig.tight_layout()
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.text(0.5, 0.075, "lower panels: green where IDM's upper end is below the training set's "
+             "lower end in every seed run; dots: c=auto (filled: certified)", ha="center",
+             fontsize=8)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
