@@ -2,7 +2,7 @@
 
 The kernel is timed against the same device's GEMM, a naive jnp version and a NumPy peer.
 
-    python -m experiments.bench                       # CPU sizes (conf/bench.yaml)
+    python -m experiments.bench                       # CPU sizes (conf/bench/bench.yaml)
     bash experiments/studies/gpu_check.sh             # GPU sizes and checks (H100/H200)
     python -m experiments.bench law.enabled=true ...  # + a rate row of the law evaluator
 
@@ -10,7 +10,6 @@ Writes ``bench.json`` (and ``bench.md``, the same table) into the Hydra run dire
 medians of ``repeats`` calls after a warm-up call; ratios are taken within this one run.
 """
 
-import dataclasses
 import platform
 import resource
 import time
@@ -22,72 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 import idm
 import idm.manifolds
 from experiments.helpers import store
+from experiments.helpers.schemas.bench import BenchConfig
 from idm.score import _posterior_mean, default_block_size
 
 HIGHEST = jax.lax.Precision.HIGHEST
-
-
-# The schema of conf/bench.yaml: types only (the values are the YAML's), so that a misspelt key
-# or a wrong type fails when Hydra composes the config, before anything is timed or written.
-@dataclasses.dataclass
-class KernelBench:
-    """The score-kernel rows: one per (m, n, D) shape and block size."""
-
-    shapes: list[list[int]] = MISSING
-    t: float = MISSING
-    naive: bool = MISSING
-    numpy_peer: bool = MISSING
-    blocks: list[int] | None = None
-
-
-@dataclasses.dataclass
-class SamplerBench:
-    """The end-to-end sampler rows."""
-
-    enabled: bool = MISSING
-    n: int = MISSING
-    m: int = MISSING
-    D: int = MISSING
-    steps: int = MISSING
-    solvers: list[str] = MISSING
-    repeats: int = MISSING
-
-
-@dataclasses.dataclass
-class LawBench:
-    """A rate row of the law evaluator."""
-
-    enabled: bool = MISSING
-    n: int = MISSING
-    m_law: int = MISSING
-    m_exact: int = MISSING
-    repeats: int = MISSING
-
-
-@dataclasses.dataclass
-class EvaluatorBench:
-    """The W1 evaluator rows."""
-
-    enabled: bool = MISSING
-    sizes: list[int] = MISSING
-
-
-@dataclasses.dataclass
-class BenchConfig:
-    """``python -m experiments.bench``'s config."""
-
-    seed: int = MISSING
-    x64: bool = MISSING
-    repeats: int = MISSING
-    kernel: KernelBench = dataclasses.field(default_factory=KernelBench)
-    sampler: SamplerBench = dataclasses.field(default_factory=SamplerBench)
-    law: LawBench = dataclasses.field(default_factory=LawBench)
-    evaluator: EvaluatorBench = dataclasses.field(default_factory=EvaluatorBench)
 
 
 ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
@@ -238,13 +180,13 @@ def law_rows(cfg, key):
     same size (the old evaluator at the bracket's exact-OT size) and that plug-in's floor.
     """
     from experiments.helpers import evaluation
-    from experiments.helpers.schemas import EvaluatorConfig
+    from experiments.helpers.schemas.evaluators import BracketEvaluator
     from idm import qmc, w1
 
     man = idm.manifolds.get("circle", d=1, D=100, key=jax.random.fold_in(key, 0))
     data = man.sample(jax.random.fold_in(key, 1), cfg.n)
     sigma = idm.schedule.bandwidth(cfg.n, 1)
-    ev = EvaluatorConfig(method="bracket", m_law=cfg.m_law, m_exact=cfg.m_exact)
+    ev = BracketEvaluator(m_law=cfg.m_law, m_exact=cfg.m_exact)
     rows = []
     for rep in range(cfg.repeats):
         k = jax.random.fold_in(key, 10 + rep)
@@ -365,7 +307,11 @@ def run(cfg: DictConfig, out_dir: Path):
     return rows
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+# Absolute, as in the other apps; its own folder, so --help lists no other app's groups.
+_CONF = Path(__file__).resolve().parents[1] / "conf" / "bench"
+
+
+@hydra.main(version_base="1.3", config_path=str(_CONF), config_name="bench")
 def main(cfg: DictConfig) -> None:
     jax.config.update("jax_enable_x64", bool(cfg.x64))
     run(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -1,7 +1,7 @@
 r"""IDM closer to the population than its own training set, certified: the d > 4 crossover.
 
 ``python -m experiments.crossover [ds=[4,5,6,8]] [ns=[...]] [cs=[...]] [seeds=3]``
-(schema: ``experiments.helpers.schemas.CrossoverConfig``; config: conf/crossover/crossover.yaml;
+(schema: ``experiments.helpers.schemas.crossover.CrossoverConfig``; config root: conf/crossover/;
 outputs in ``results/crossover`` or ``hydra.run.dir=DIR``; resumable: a finished (d, n, seed)
 cell is a file under ``cells/`` and is read back, not recomputed; ``collect=true`` summarises
 the finished cells alone and lists the missing ones).
@@ -54,7 +54,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from experiments.helpers import preflight, store
-from experiments.helpers.schemas import CrossoverConfig
+from experiments.helpers.schemas.crossover import CrossoverConfig
 from idm import bandwidth, memorization, rates, schedule
 from idm.w1 import law, semidiscrete, sobolev
 

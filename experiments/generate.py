@@ -1,8 +1,8 @@
 """New samples from your own point cloud, with a report on what they are.
 
 ``python -m experiments.generate data_path=FILE num_samples=M [d=auto|INT] [c=auto|FLOAT]
-[sigma=FLOAT] [out=FILE]`` (schema: ``experiments.helpers.schemas.GenerateConfig``; config:
-conf/generate/generate.yaml)
+[sigma=FLOAT] [out=FILE]`` (schema: ``experiments.helpers.schemas.generate.GenerateConfig``;
+config root: conf/generate/)
 
 1. Loads the (n, D) training points from .npy, .npz or .csv and refuses, with one line naming
    the problem and exit status 2 before anything is computed or written, a file that is
@@ -42,12 +42,12 @@ from omegaconf import DictConfig, OmegaConf
 import idm
 from experiments.helpers import preflight, store
 from experiments.helpers.points import load_points, save_points
-from experiments.helpers.schemas import GenerateConfig
+from experiments.helpers.schemas.generate import GenerateConfig
 from idm import intrinsic_dim, memorization, neighbours, schedule
 
 log = logging.getLogger(__name__)
 
-# Its own directory: in conf/ itself ``method=...`` would name the rate app's config group.
+# Its own config root (each app has one), so --help lists no other app's groups.
 _CONF = Path(__file__).resolve().parents[1] / "conf" / "generate"
 # Streams of the root key (never reorder).
 _SPLIT, _SAMPLE, _BANDWIDTH = range(3)

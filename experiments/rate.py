@@ -1,8 +1,8 @@
 """The rate experiment: W1 of each method's samples against the population, as n grows.
 
-``python -m experiments.rate [experiment=NAME] [key=value ...]`` (configs in ``conf/``, schema in
-``experiments/helpers/schemas.py``). One run takes one manifold (d, D) and a list of methods;
-inside it, for every n of the grid and every seed, one cell
+``python -m experiments.rate [experiment=NAME] [key=value ...]`` (config root ``conf/rate/``,
+schema in ``experiments/helpers/schemas/rate.py``). One run takes one manifold (d, D) and a list
+of methods; inside it, for every n of the grid and every seed, one cell
 (:func:`experiments.helpers.cells.evaluate_cell`) draws a training set, samples each method and
 measures W1 beside its floor, the copy fraction, the nearest-training distance and the distance
 to the manifold, one :class:`~experiments.helpers.rows.Row` per method. The seeds run one after
@@ -25,7 +25,6 @@ import math
 import platform
 import sys
 import time
-import typing
 from pathlib import Path
 
 import hydra
@@ -39,32 +38,50 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from experiments import collect, plots
 from experiments.helpers import cells, fits, preflight, store
 from experiments.helpers import rows as rowlib
-from experiments.helpers.schemas import RunConfig
+from experiments.helpers.schemas.evaluators import EVALUATORS, EvaluatorConfig
+from experiments.helpers.schemas.rate import RunConfig
 from idm.trained import TrainingDiverged
 
 log = logging.getLogger(__name__)
 
 # Absolute, so that the app finds its configs whether it runs as __main__ or is imported (the
-# submitit launcher's jobs import it).
-_CONF = Path(__file__).resolve().parents[1] / "conf"
+# submitit launcher's jobs import it). Its own root, so --help lists the rate app's groups only.
+_CONF = Path(__file__).resolve().parents[1] / "conf" / "rate"
 GROUPS = ("manifold", "method", "evaluator", "sweep", "experiment")
 
-ConfigStore.instance().store(name="rate_schema", node=preflight.schema_node(RunConfig))
+
+def _store_schemas() -> None:
+    """Registers RunConfig, and each evaluator's schema for its option of the evaluator group.
+
+    The ``evaluator`` section is typed by the evaluators' base class, so that the chosen
+    option's schema (``conf/rate/evaluator/NAME.yaml`` names ``/evaluator_NAME_schema``) merges
+    into it; the schemas are stored outside the group, so they are not options of it.
+    """
+    cs = ConfigStore.instance()
+    node = preflight.schema_node(RunConfig)
+    node.evaluator = preflight.schema_node(EvaluatorConfig)
+    cs.store(name="rate_schema", node=node)
+    for name, schema in EVALUATORS.items():
+        cs.store(name=f"evaluator_{name}_schema", node=preflight.schema_node(schema))
+
+
+_store_schemas()
 
 
 def _check_keys(cfg: DictConfig, schema: type, prefix: str = "") -> None:
     """Raises on keys the schema lacks (a ``+key=...`` override can add them past Hydra)."""
-    fields = {f.name: f.type for f in dataclasses.fields(schema)}
-    hints = typing.get_type_hints(schema)
+    fields = {f.name for f in dataclasses.fields(schema)}
     for key in cfg.keys():
         if key not in fields:
             raise ValueError(f"unknown config key {prefix}{key!s} (not in {schema.__name__})")
-        if dataclasses.is_dataclass(hints[key]) and isinstance(cfg[key], DictConfig):
-            _check_keys(cfg[key], hints[key], f"{prefix}{key}.")
+        node = cfg[key]
+        # the node's own schema: for the evaluator, the chosen option's subclass
+        if isinstance(node, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            _check_keys(node, OmegaConf.get_type(node), f"{prefix}{key}.")
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
-    """The typed, frozen config (value checks in ``experiments.helpers.schemas`` run here)."""
+    """The typed, frozen config (value checks in ``experiments.helpers.schemas.rate`` run here)."""
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.pop("hydra", None)
@@ -88,10 +105,6 @@ OmegaConf.register_new_resolver("idm_hash", _resolve_hash, replace=True)
 _EXACT_BYTES_PER_PAIR = 24
 
 
-#: The law evaluators' sizes of one draw call (each is one array of draws, denoised at once).
-_LAW_DRAWS = ("m_law", "m_match", "m_fresh", "m_exact")
-
-
 def memory_estimate(cfg: RunConfig) -> dict[str, float]:
     """Peak bytes of the largest cell, by part.
 
@@ -107,12 +120,12 @@ def memory_estimate(cfg: RunConfig) -> dict[str, float]:
     if ev.plugin.method == "exact":  # for the law evaluators too: their floor
         evaluator = _EXACT_BYTES_PER_PAIR * m * m_ref
         if ev.of_law:  # their own exact problem and the sphere bound's coarse one
-            evaluator += _EXACT_BYTES_PER_PAIR * max(ev.m_exact, ev.cells) ** 2
+            evaluator += _EXACT_BYTES_PER_PAIR * ev.exact_size**2
             # one draw call in float64: Sobol' points, noise, means and outputs (k span
             # coordinates each), and the streamed denoiser's logits blocks (m x block). Measured:
             # m_law = 2^21 on the circle at n = 32 peaked 1.8 GB above the idle process (this
             # formula: 2.0 GB); m_law = 10^8 asked for 80 GB before the check (96 GB).
-            k, draws = cfg.manifold.embedding_dim, max(getattr(ev, f) for f in _LAW_DRAWS)
+            k, draws = cfg.manifold.embedding_dim, max(ev.draw_sizes.values())
             parts["law_draws"] = float(8 * draws * (8 * (k + 1) + 3 * block))
     else:  # Sinkhorn: online beyond dense_max entries, so linear in m
         evaluator = 8 * min(m * m_ref, 2**24) * 4 + 64 * (m + m_ref)
@@ -141,7 +154,7 @@ def check_run(cfg: RunConfig) -> None:
         return
     if need.get("law_draws", 0.0) > need["evaluator"] + need["sampler"]:
         ev = cfg.evaluator
-        field = max(_LAW_DRAWS, key=lambda f: getattr(ev, f))
+        field = max(ev.draw_sizes, key=ev.draw_sizes.get)
         raise preflight.InputError(
             f"evaluator.{field}",
             f"{getattr(ev, field)} law draws per call need about "

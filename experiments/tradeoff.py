@@ -1,7 +1,7 @@
 """Novelty against fidelity on real data: copies, held-out W1 and a quality score, per method.
 
 ``python -m experiments.tradeoff [data_path=FILE] [splits=5] [c_grid=[...]] [methods=[...]]``
-(schema: ``experiments.helpers.schemas.TradeoffConfig``; config: conf/tradeoff/tradeoff.yaml;
+(schema: ``experiments.helpers.schemas.tradeoff.TradeoffConfig``; config root: conf/tradeoff/;
 outputs in ``results/runs/tradeoff`` or ``hydra.run.dir=DIR``).
 
 Default data: scikit-learn's bundled 8x8 digits (1797 images, values / 16, labels; no
@@ -55,7 +55,7 @@ from omegaconf import DictConfig
 import idm
 from experiments.helpers import preflight, store, trained_models
 from experiments.helpers.points import load_points
-from experiments.helpers.schemas import TradeoffConfig
+from experiments.helpers.schemas.tradeoff import TradeoffConfig
 from idm import bandwidth, intrinsic_dim, memorization, neighbours, rates, schedule, w1
 
 log = logging.getLogger(__name__)

@@ -16,28 +16,24 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from experiments import plots, rate
-from experiments.helpers import cells, evaluation
+from experiments.helpers import cells, evaluation, store
 from experiments.helpers import rows as rowlib
-from experiments.helpers.schemas import RunConfig
+from experiments.helpers.schemas.evaluators import EVALUATORS, HASHED_DEFAULTS, BracketEvaluator
+from experiments.helpers.schemas.rate import RunConfig
 from idm.samplers import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "conf" / "rate"  # the rate app's config root
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # Smoke-test size for every experiment: an experiment's own sweep values (high_dim sets n up to
-# 4000 and m = 4000) come after the sweep group, so they are overridden here one by one.
+# 4000 and m = 4000) come after the sweep group, so they are overridden here one by one; the
+# evaluator's sizes (each evaluator has its own settings) are in TINY_EVALUATOR.
 TINY = [
-    "sweep=tiny",
     "sweep.ns=[16,32]",
     "sweep.seeds=2",
     "sweep.m=32",
     "sweep.m_ref=null",
     "sweep.hist_samples=8",
-    "evaluator.m_law=256",
-    "evaluator.m_exact=64",
-    "evaluator.m_fresh=128",
-    "evaluator.m_match=512",
-    "evaluator.cells=64",
     "progress=false",
     # method=trained: a tiny network, no model cache
     "trained.width=16",
@@ -51,13 +47,29 @@ TINY = [
 ]
 # The bracket's upper bounds, as named in w1_parts (the matched one is a single value).
 UPPERS = ("sobolev_upper", "exact_upper", "matched_upper")
-# The semidiscrete evaluator at smoke-test size.
-TINY_EVALUATOR = ["evaluator.max_iterations=100", "evaluator.n_eval=4096"]
+# Each evaluator at smoke-test size (those with no size setting run at the sweep's size).
+TINY_EVALUATOR = {
+    "bracket": [
+        "evaluator.m_law=256",
+        "evaluator.m_exact=64",
+        "evaluator.m_fresh=128",
+        "evaluator.m_match=512",
+        "evaluator.cells=64",
+    ],
+    "extrapolated": ["evaluator.m_law=64"],
+    "semidiscrete": ["evaluator.num_iterations=100", "evaluator.n_eval=4096"],
+}
 
 
 def _compose(overrides, conf_dir=CONF):
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         return compose("config", overrides=list(overrides))
+
+
+def _tiny(overrides):
+    """The config of ``overrides`` at smoke-test size, for whichever evaluator they choose."""
+    evaluator = _compose(overrides).evaluator.method
+    return _compose([*TINY, *TINY_EVALUATOR.get(evaluator, []), *overrides])
 
 
 def test_experiments_exist():
@@ -87,7 +99,7 @@ def test_named_experiment_contents():
     assert long.sweep.ns[-1] >= 100_000
     assert long.evaluator.sobolev
     assert long.evaluator.m_match >= 2**16  # the matched upper bound for the train rows on S^2
-    # the multirun's cases (conf/long_d): d = 1..6 over the whole grid, d = 8 to n = 10^4; 3 seeds
+    # the multirun's cases (long_d/): d = 1..6 over the whole grid, d = 8 to n = 10^4; 3 seeds
     for d in (1, 2, 3, 4, 5, 6, 8):
         rc = rate.to_run_config(_compose(["experiment=rate_long", f"+long_d=d{d}"]))
         assert (rc.manifold.d, rc.sweep.seeds, rc.evaluator.sobolev) == (d, 3, True)
@@ -138,17 +150,15 @@ def test_bad_value_fails_when_typed(override, match):
 
 
 def test_exact_problem_beside_the_matching_only_for_lumpy_laws():
-    from experiments.helpers.schemas import EvaluatorConfig
-
-    ev = EvaluatorConfig(m_match=32768, m_exact=4096)
+    ev = BracketEvaluator(m_match=32768, m_exact=4096)
     assert evaluation.exact_mode(ev, 1024, discrete=False) == "auto"
     assert evaluation.exact_mode(ev, 2048, discrete=False) == "never"
     assert evaluation.exact_mode(ev, 4096, discrete=True) == "auto"  # the training set, whole
     assert evaluation.exact_mode(ev, 8192, discrete=True) == "never"
-    assert evaluation.exact_mode(EvaluatorConfig(m_match=0), 10**5, discrete=False) == "auto"
+    assert evaluation.exact_mode(BracketEvaluator(m_match=0), 10**5, discrete=False) == "auto"
     # the circle has no matching (its monotone coupling is exact): the exact problem stays
     assert evaluation.exact_mode(ev, 10**5, discrete=False, circle=True) == "auto"
-    always = EvaluatorConfig(m_match=32768, exact_mode="always")
+    always = BracketEvaluator(m_match=32768, exact_mode="always")
     assert evaluation.exact_mode(always, 10**5, discrete=False) == "always"
 
 
@@ -168,11 +178,11 @@ def test_bench_config_has_a_schema():
 
     from experiments import bench
 
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(bench._CONF), version_base="1.3"):
         cfg = compose("bench")
         assert OmegaConf.get_type(cfg) is bench.BenchConfig
         # The schema adds types, not values: the composed config is the YAML's.
-        values = yaml.safe_load((CONF / "bench.yaml").read_text())
+        values = yaml.safe_load((bench._CONF / "bench.yaml").read_text())
         del values["defaults"], values["hydra"]
         assert OmegaConf.to_container(cfg) == values
         for bad in (["repeats=abc"], ["sampler.solvers=exact"], ["kernel.shape=[[8,8,2]]"]):
@@ -182,8 +192,7 @@ def test_bench_config_has_a_schema():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_at_tiny_size(experiment, tmp_path):
-    extra = TINY_EVALUATOR if experiment == "high_dim" else []
-    rc = rate.to_run_config(_compose([f"experiment={experiment}", *TINY, *extra]))
+    rc = rate.to_run_config(_tiny([f"experiment={experiment}"]))
     rows = rate.run(rc, tmp_path)
     sw = rc.sweep
     assert len(rows) == len(sw.ns) * sw.seeds * len(rc.method.names)
@@ -195,7 +204,7 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
         assert r.w1_floor > 0
         assert isinstance(r.converged, bool)
     assert strict_json.check_tree(tmp_path)
-    if rc.evaluator.sobolev:  # rate_long: the idm rows carry the Sobolev upper bound
+    if getattr(rc.evaluator, "sobolev", False):  # rate_long: idm rows carry the Sobolev bound
         for r in saved:
             parts = strict_json.loads(r.w1_parts)
             assert ("sobolev_upper" in parts) == (r.method == "idm"), parts
@@ -212,9 +221,9 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
 
 def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
     """fold_in keys: the rows of n = 16 are the same whether or not n = 32 is in the grid."""
-    base = [*TINY, "figures=false", "method=all"]
-    one = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16]"])), tmp_path / "a")
-    two = rate.run(rate.to_run_config(_compose([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
+    base = ["figures=false", "method=all"]
+    one = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16]"])), tmp_path / "a")
+    two = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
     keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
     pick = lambda rows: [tuple(getattr(r, k) for k in keys) for r in rows if r.n == 16]  # noqa: E731
     assert pick(one) == pick(two)
@@ -223,7 +232,7 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
 
 def test_skip_existing_returns_saved_rows(tmp_path):
     """Also the smallest sweep that fits: one seed at two n (the README's small example)."""
-    rc = rate.to_run_config(_compose([*TINY, "sweep.ns=[16,32]", "sweep.seeds=1"]))
+    rc = rate.to_run_config(_tiny(["sweep.ns=[16,32]", "sweep.seeds=1"]))
     first = rate.run(rc, tmp_path)
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
     again = rate.run(rc, tmp_path)
@@ -318,3 +327,67 @@ def test_fast_nearest_distances_match_metrics(key, method):
     np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
     copies = training.is_copy(fast)
     assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)
+
+
+# ----------------------------------------------------------------------------- config roots
+
+
+# Each app's --help in one process (one import of jax): the groups it lists, as JSON.
+_HELP_GROUPS = """
+import contextlib, importlib, io, json, sys
+groups = {}
+for app in ("rate", "generate", "tradeoff", "crossover", "bench"):
+    module = importlib.import_module(f"experiments.{app}")
+    sys.argv, text = [app, "--help"], io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        module.main()
+    listed = text.getvalue().split("(group=option)")[1].split("== Config ==")[0]
+    groups[app] = sorted(line.split(":")[0] for line in listed.splitlines() if ":" in line)
+print(json.dumps(groups))
+"""
+
+
+def test_each_app_help_lists_its_own_groups_only():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", _HELP_GROUPS], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    groups = json.loads(proc.stdout.strip().splitlines()[-1])
+    rate_groups = ["evaluator", "experiment", "long_d", "manifold", "method", "sweep"]
+    assert groups == {"rate": rate_groups, "generate": [], "tradeoff": [], "crossover": [],
+                      "bench": []}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EVALUATORS))
+def test_each_evaluator_option_brings_its_own_schema(name):
+    cfg = _compose([f"evaluator={name}"])
+    rc = rate.to_run_config(cfg)
+    assert type(rc.evaluator) is EVALUATORS[name]
+    assert rc.evaluator.method == name
+    # the hashed record is the one flat record every job was keyed by before the split
+    assert rc.evaluator.hash_record().keys() == HASHED_DEFAULTS.keys()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["evaluator=exact", "evaluator.m_law=64"], "m_law"),  # the bracket's, not exact's
+        (["evaluator=sinkhorn", "evaluator.n_eval=5000"], "n_eval"),  # semidiscrete's
+        (["evaluator=semidiscrete", "evaluator.max_iterations=9"], "max_iterations"),  # renamed
+    ],
+)
+def test_a_setting_of_another_evaluator_fails_at_start_naming_the_key(overrides, key):
+    with pytest.raises(ConfigCompositionException) as info:
+        _compose(overrides)
+    assert key in str(info.value) + str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("experiment", ["default", "rate_long", "trained"])
+def test_committed_jobs_keep_their_config_hash(experiment):
+    """Each job's directory ends in its config hash: the committed sweeps still find their jobs."""
+    from experiments.helpers import preflight
+
+    jobs = preflight.job_configs([f"experiment={experiment}"], CONF, "config", rate.GROUPS)
+    hashes = sorted(store.config_hash(rate.to_run_config(cfg)) for _, cfg in jobs)
+    committed = ROOT / "results" / experiment
+    assert hashes == sorted(p.name.rsplit("_", 1)[1] for p in committed.iterdir() if p.is_dir())

@@ -113,7 +113,7 @@ def _semidiscrete(x_frame, ev: EvaluatorConfig, key, sampler) -> w1.W1Result:
         sampler,
         n_eval=ev.n_eval or 2**18,
         upper=False,
-        **({"num_iterations": ev.max_iterations} if ev.max_iterations else {}),
+        **({"num_iterations": ev.num_iterations} if ev.num_iterations else {}),
     )
     return w1.W1Result(
         value=float(res.value),

@@ -7,7 +7,7 @@ Three rules make a sweep restartable without losing or duplicating a row:
   renamed over its final name (``os.replace`` is atomic on POSIX), so a killed job leaves either
   the old file or the new one, never half of one.
 * **Keyed by config.** A job's directory name ends in :func:`config_hash` of its resolved
-  config (``${idm_hash:}`` in ``conf/config.yaml``), and the job's summary.json, written last,
+  config (``${idm_hash:}`` in ``conf/rate/config.yaml``), and the job's summary.json, written last,
   records the same hash: a job whose summary carries its own hash is complete and skips itself.
 * **Cell checkpoints.** Inside a job, the rows of every finished (n, seed) cell are saved to
   ``partial.json`` (atomically); a restarted job reloads them and computes only the missing
@@ -184,9 +184,16 @@ def _hashed(config) -> dict:
 
 
 def _plain(obj):
-    """Dataclasses to dicts and tuples to lists, recursively (JSON's view of a config)."""
+    """Dataclasses to dicts and tuples to lists, recursively (JSON's view of a config).
+
+    A dataclass with a ``hash_record()`` method (the rate app's evaluators,
+    ``experiments.helpers.schemas.evaluators``) is seen as the dict that method returns.
+    """
     if dataclasses.is_dataclass(obj):
-        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        record = getattr(obj, "hash_record", None)
+        obj = (
+            record() if record else {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        )
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
