@@ -1,5 +1,6 @@
 """Every experiment config composes, type-checks and runs at a tiny size; typos fail early."""
 
+import dataclasses
 import json
 import math
 import os
@@ -391,3 +392,20 @@ def test_committed_jobs_keep_their_config_hash(experiment):
     hashes = sorted(store.config_hash(rate.to_run_config(cfg)) for _, cfg in jobs)
     committed = ROOT / "results" / experiment
     assert hashes == sorted(p.name.rsplit("_", 1)[1] for p in committed.iterdir() if p.is_dir())
+
+
+def test_one_sampler_config_for_the_rate_and_generate_apps():
+    """Both inherit SamplerConfig's fields and checks; only the prefix of the field differs."""
+    from experiments.helpers.schemas.common import SamplerConfig
+    from experiments.helpers.schemas.generate import GenerateConfig
+    from experiments.helpers.schemas.rate import MethodConfig
+
+    names = {f.name for f in dataclasses.fields(SamplerConfig)}
+    for schema in (MethodConfig, GenerateConfig):
+        assert names <= {f.name for f in dataclasses.fields(schema)}
+    with pytest.raises(ValueError, match=r"^method\.solver must be one of"):
+        MethodConfig(solver="euler")
+    with pytest.raises(ValueError, match=r"^solver must be one of"):
+        GenerateConfig(data_path="x.npy", solver="euler")
+    with pytest.raises(ValueError, match=r"^method\.steps must be >= 1"):
+        MethodConfig(steps=0)

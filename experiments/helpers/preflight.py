@@ -103,7 +103,7 @@ def format_bytes(b: float) -> str:
 
 
 def _groups(conf_dir: Path, names: Sequence[str] | None) -> dict[str, list[str]]:
-    """Options of the app's config groups (all subdirectories of conf/ when ``names`` is None)."""
+    """Options of the app's config groups (every subfolder of its root when ``names`` is None)."""
     return {
         p.name: sorted(q.stem for q in p.glob("*.yaml"))
         for p in conf_dir.iterdir()
@@ -152,7 +152,7 @@ def job_configs(
 ) -> list[tuple[list[str], DictConfig]]:
     """The (overrides, composed config) of every job the command line would run.
 
-    ``groups`` names the config groups the app uses (None: every subdirectory of conf/).
+    ``groups`` names the config groups the app uses (None: every subdirectory of ``conf_dir``).
     """
     conf_dir = Path(conf_dir)
     options = _groups(conf_dir, groups)
