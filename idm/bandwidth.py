@@ -24,9 +24,9 @@ under a memorization guard:
 5. **Search.** ``steps`` golden-section steps in ``log c`` between the grid neighbours of the
    best allowed point (the lower end clipped at the guard), one new evaluation each after the
    first two (:func:`idm._search.golden_section`).
-6. **Choice.** The allowed evaluated point of smallest criterion; :attr:`BandwidthResult.
-   decided_by` says whether it is the guard's boundary, an interior point, or (when no grid
-   point passes the guard) the largest grid ``c``.
+6. **Choice.** The allowed evaluated point of smallest criterion; the record's ``decided_by``
+   says whether it is the guard's boundary, an interior point, or (when no grid point passes
+   the guard) the largest grid ``c``.
 
 Every evaluation computes both the criterion and the guard's copy fraction at one ``c``, and
 each distinct ``c`` is evaluated once; :class:`BandwidthResult` records them in order.
