@@ -1,9 +1,8 @@
 """Bench of the data-driven bandwidth ``c=auto`` against ``c = 1`` on the circle, S^2 and T^2.
 
 For each manifold and seed: ``n`` training points in R^D; :func:`idm.bandwidth.select_c` picks
-``c`` from them (by default held-out exact W1 with the memorization guard bisected,
-``--criterion sinkhorn`` the earlier held-out Sinkhorn divergence with Adam steps; 80/20
-split, the unit-sphere rule ``scale = 1`` so that c means what it means in the rate app); then
+``c`` from them (held-out exact W1 with the memorization guard bisected; 80/20 split, the
+unit-sphere rule ``scale = 1`` so that c means what it means in the rate app); then
 IDM (exact sampler, Tweedie inertia) is run on all ``n`` points with ``c = 1`` and with the
 selected ``c`` (same key for both: a paired comparison) and scored by exact W1 (:func:`idm.w1.w1`,
 ``method="exact"``) against a *fresh* population sample of size ``m``. Beside it: the training
@@ -15,6 +14,13 @@ the evaluation floor W1(population, population') at the same ``m``.
 
 Writes ``bandwidth.json`` (config, per-seed records, summary rows), ``bandwidth.md`` (the table)
 and ``bandwidth.png`` (the held-out criterion against ``c``, one panel per manifold).
+
+The committed ``results/bandwidth`` was written at commit f4bca76, before the selector's record
+was cut to true fields: its per-seed records carry ``log_c_path`` (the evaluated c, sorted, not
+a path), ``criterion_path`` (the criterion at those), ``c_start``, and ``converged``,
+``sinkhorn_converged`` and ``epsilon`` (constants for this criterion) where a run now writes
+``path_c``, ``path_criterion``, ``path_copy_fraction``, ``path_stage`` and ``evaluations``. Its
+selected c are those of the current selector, bit for bit (all 12 seeds recomputed).
 """
 
 from __future__ import annotations
@@ -54,20 +60,19 @@ def run_one(key, name, d, *, n, D, m, select_kwargs):
     w1["floor"] = w1lib.w1(pop2, pop, method="exact")
     return {
         "c_auto": res.c,
-        "c_start": res.c_start,
         "criterion_auto": res.criterion,
         "criterion_c1": float(res.grid_criterion[np.argmin(np.abs(res.grid_c - 1.0))]),
-        "converged": res.converged,
         "decided_by": res.decided_by,
         "c_guard": res.c_guard,
-        "sinkhorn_converged": res.sinkhorn_converged,
-        "epsilon": res.epsilon,
         "n_train": res.n_train,
         "n_val": res.n_val,
         "grid_c": res.grid_c.tolist(),
         "grid_criterion": res.grid_criterion.tolist(),
-        "log_c_path": res.log_c_path.tolist(),
-        "criterion_path": res.criterion_path.tolist(),
+        "evaluations": res.evaluations,
+        "path_c": res.path_c.tolist(),
+        "path_criterion": res.path_criterion.tolist(),
+        "path_copy_fraction": res.path_copy_fraction.tolist(),
+        "path_stage": list(res.path_stage),
         "w1_c1": w1["c1"],
         "w1_auto": w1["auto"],
         "w1_train": w1["train"],
@@ -87,25 +92,17 @@ def summarise(records):
         row["w1_diff"], row["w1_diff_se"] = _mean_se(diff)
         row["auto_wins"] = int(sum(x <= 0 for x in diff))
         row["auto_not_worse_mean"] = bool(row["w1_auto"] <= row["w1_c1"])
-        row["all_converged"] = bool(all(r["converged"] for r in recs))
         row["guard_decided"] = int(sum(r["decided_by"] == "guard" for r in recs))
         rows.append(row)
     return rows
 
 
 def markdown(rows, cfg):
-    if cfg["criterion"] == "w1":
-        how = (
-            "held-out exact W1 of IDM samples from the 80% training part against the 20% "
-            f"validation part on the grid, the guard's boundary (the sampler on all n copies at "
-            f"most 0.6%) bisected, then {cfg['steps']} golden-section steps"
-        )
-    else:
-        how = (
-            f"held-out debiased Sinkhorn divergence ({cfg['cost']} cost, eps = "
-            f"{cfg['eps_scale']} x RMS validation distance), {cfg['steps']} Adam steps on log c "
-            "from the best grid point"
-        )
+    how = (
+        "held-out exact W1 of IDM samples from the 80% training part against the 20% "
+        f"validation part on the grid, the guard's boundary (the sampler on all n copies at "
+        f"most 0.6%) bisected, then {cfg['steps']} golden-section steps"
+    )
     head = (
         f"Held-out exact W1 of IDM (exact sampler, Tweedie inertia), n = {cfg['n']}, "
         f"D = {cfg['D']}, m = {cfg['m']} samples against a fresh population sample of m; "
@@ -165,11 +162,7 @@ def main(argv=None):
     p.add_argument("--D", type=int, default=100)
     p.add_argument("--m", type=int, default=1000)
     p.add_argument("--num-samples", type=int, default=512)
-    p.add_argument("--criterion", choices=("w1", "sinkhorn"), default="w1")
-    p.add_argument("--steps", type=int, default=None, help="default: 6 (w1), 10 (sinkhorn)")
-    p.add_argument("--learning-rate", type=float, default=0.1)
-    p.add_argument("--eps-scale", type=float, default=0.02)
-    p.add_argument("--cost", default="euclidean")
+    p.add_argument("--steps", type=int, default=6, help="golden-section steps")
     p.add_argument("--grid", type=float, nargs="*", default=None)
     p.add_argument("--manifolds", nargs="*", default=[m[0] for m in MANIFOLDS])
     p.add_argument("--float32", action="store_true", help="run without x64 (default: float64)")
@@ -185,11 +178,8 @@ def main(argv=None):
         "m": args.m,
         "seeds": args.seeds,
         "num_samples": args.num_samples,
-        "criterion": args.criterion,
-        "steps": args.steps if args.steps is not None else (6 if args.criterion == "w1" else 10),
-        "learning_rate": args.learning_rate,
-        "eps_scale": args.eps_scale,
-        "cost": args.cost,
+        "criterion": "w1",
+        "steps": args.steps,
         "grid": list(grid),
         "val_fraction": 0.2,
         "dtype": "float32" if args.float32 else "float64",
@@ -204,19 +194,13 @@ def main(argv=None):
         recs = []
         for s in range(args.seeds):
             key = jax.random.fold_in(jax.random.fold_in(jax.random.key(20261), mi), s)
-            kw = dict(
-                num_samples=args.num_samples, grid=grid, scale=1.0,
-                criterion=args.criterion, steps=cfg["steps"],
-            )  # fmt: skip
-            if args.criterion == "sinkhorn":
-                kw.update(
-                    cost=args.cost, learning_rate=args.learning_rate, eps_scale=args.eps_scale
-                )
+            kw = dict(num_samples=args.num_samples, grid=grid, scale=1.0, steps=cfg["steps"])
             r = run_one(key, name, d, n=args.n, D=args.D, m=args.m, select_kwargs=kw)
             print(
                 f"{label} seed {s}: c_auto {r['c_auto']:.3f} W1 c=1 {r['w1_c1']:.4f} "
                 f"auto {r['w1_auto']:.4f} train {r['w1_train']:.4f} floor {r['w1_floor']:.4f} "
-                f"({r['select_seconds']:.0f} s, converged {r['converged']})",
+                f"({r['select_seconds']:.0f} s, {r['evaluations']} evaluations, "
+                f"decided by the {r['decided_by']})",
                 flush=True,
             )
             recs.append(r)

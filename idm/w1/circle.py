@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from idm._search import golden_section
+from idm._search import golden_section_recomputed
 
 __all__ = ["MonotoneCoupling", "arc_means", "monotone", "monotone_potential", "tangential"]
 
@@ -103,7 +103,7 @@ def monotone(x, *, refine: int = 30) -> MonotoneCoupling:
     def cost(a):
         return float(np.mean(arc_means(xs, a + h * np.arange(m), h)))
 
-    lo, hi = golden_section(cost, alpha - 2 * h, alpha + 2 * h, refine)
+    lo, hi = golden_section_recomputed(cost, alpha - 2 * h, alpha + 2 * h, refine)
     alpha = (lo + hi) / 2.0
     return MonotoneCoupling(cost(alpha), xs, alpha)
 
