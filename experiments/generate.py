@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 # Its own directory: in conf/ itself ``method=...`` would name the rate app's config group.
 _CONF = Path(__file__).resolve().parents[1] / "conf" / "generate"
 # Streams of the root key (never reorder).
-_SPLIT, _SAMPLE, _BANDWIDTH = range(3)
+_SAMPLE, _BANDWIDTH = 1, 2  # 0 was a data split, no longer drawn
 # Neighbour rank that measures the local spacing of the data around a sample.
 _SPACING_K = 10
 

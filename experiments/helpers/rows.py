@@ -28,7 +28,6 @@ __all__ = [
     "NearestRow",
     "RESULTS",
     "Row",
-    "TIMING",
     "columns",
     "merge",
     "merge_nearest",
@@ -175,8 +174,6 @@ IDENTITY = (
 )
 #: Result columns compared between duplicates.
 RESULTS = ("w1", "w1_floor", "copy_fraction", "nn_median", "manifold_distance")
-#: Timing columns (they differ between runs of the same config).
-TIMING = ("sample_s", "eval_s", "seconds", "train_s")
 
 
 def _none_if_nan(v):
