@@ -144,6 +144,9 @@ def test_distinct_groups_near_points_transitively_and_keeps_order():
     dist = memorization.distinct(data, tolerance=tol)
     np.testing.assert_array_equal(dist.groups, [0, 1, 0, 0, 1, 2])  # 0-2-3 chain, 1 = 4
     np.testing.assert_array_equal(dist.points, data[[0, 1, 5]])
+    np.testing.assert_array_equal(dist.rows, [0, 1, 5])
+    exact = memorization.distinct(data, tolerance=0)  # exact duplicates only: row 4 of row 1
+    np.testing.assert_array_equal(exact.rows, [0, 1, 2, 3, 5])
     assert dist.duplicates == 3
 
 
