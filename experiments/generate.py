@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 # Its own config root (each app has one), so --help lists no other app's groups.
 _CONF = Path(__file__).resolve().parents[1] / "conf" / "generate"
 # Streams of the root key (never reorder).
-_SPLIT, _SAMPLE, _BANDWIDTH = range(3)
+_SAMPLE, _BANDWIDTH = 1, 2  # 0 was a data split, no longer drawn
 # Neighbour rank that measures the local spacing of the data around a sample.
 _SPACING_K = 10
 
@@ -336,14 +336,9 @@ def run(cfg: GenerateConfig, data: np.ndarray | None = None) -> dict:
 def main(cfg: DictConfig) -> None:
     rc = to_config(cfg)
     jax.config.update("jax_enable_x64", rc.x64)
-
-    def load_checked():
-        data = load_points(rc.data_path)
-        check(rc, data)
-        return data
-
-    data = preflight.refuse(load_checked)
-    preflight.refuse(lambda: run(rc, data))  # an InputError found later: one line too
+    # run loads and checks the data once, before anything is computed or written; an
+    # InputError found then or later is one line and exit status 2
+    preflight.refuse(lambda: run(rc))
 
 
 if __name__ == "__main__":

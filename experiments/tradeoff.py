@@ -37,7 +37,6 @@ IDM at c=auto and sigma-CFDM beside their nearest training images).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
@@ -55,6 +54,7 @@ from omegaconf import DictConfig
 import idm
 from experiments.helpers import preflight, store, trained_models
 from experiments.helpers.points import load_points
+from experiments.helpers.rows import write_csv
 from experiments.helpers.schemas.tradeoff import TradeoffConfig
 from idm import bandwidth, intrinsic_dim, memorization, neighbours, rates, schedule, w1
 
@@ -280,19 +280,6 @@ def summarise(cfg: TradeoffConfig, rows: list[dict]) -> dict:
     return out
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    def fmt(v):
-        if isinstance(v, float):
-            return "" if math.isnan(v) else repr(v)
-        return v
-
-    with store.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: fmt(r[k]) for k in COLUMNS})
-
-
 def _figures(cfg: TradeoffConfig, rows, summary, points, out: Path, root) -> list[str]:
     """tradeoff.png, and samples.png (dm, IDM at c=auto, sigma-CFDM on split 0) for images."""
     from experiments import plots
@@ -347,7 +334,7 @@ def run(cfg: TradeoffConfig, out_dir: str | Path | None = None, data=None) -> di
         environment={"jax": jax.__version__, "backend": jax.default_backend(),
                      "x64": bool(jax.config.jax_enable_x64)},
     )  # fmt: skip
-    _write_rows(out / "rows.csv", rows)
+    write_csv(out / "rows.csv", rows, COLUMNS)
     if cfg.figures:
         summary["figures"] = _figures(cfg, rows, summary, points, out, root)
     store.write_json(out / "summary.json", summary)
@@ -360,12 +347,17 @@ def run(cfg: TradeoffConfig, out_dir: str | Path | None = None, data=None) -> di
     return summary
 
 
+# The data the command line's guard loaded, by data_path, for its jobs: one read per file.
+_LOADED: dict = {}
+
+
 def check_run(cfg: TradeoffConfig) -> None:
     """The checks that need the data, for the command line's guard.
 
     A bad data file is refused before Hydra writes anything (its run directory and log).
     """
-    check(cfg, load(cfg)[0])
+    data = _LOADED[cfg.data_path] = load(cfg)
+    check(cfg, data[0])
 
 
 @hydra.main(version_base="1.3", config_path=str(_CONF), config_name="tradeoff")
@@ -374,7 +366,7 @@ def main(cfg: DictConfig) -> None:
     jax.config.update("jax_enable_x64", rc.x64)
 
     def load_checked():
-        data = load(rc)
+        data = _LOADED.get(rc.data_path) or load(rc)
         check(rc, data[0])
         return data
 

@@ -17,8 +17,6 @@ Every public submodule is imported here, so ``import idm`` reaches the whole API
 * :mod:`idm.bandwidth`: the bandwidth constant from data (``c=auto``);
 * :mod:`idm.trained`: a trained score network (``method="trained"``), the usual route beside
   the empirical score.
-
-``idm.metrics`` and ``idm.semidiscrete`` are aliases of the evaluation API's former homes.
 """
 
 from idm import (
@@ -27,14 +25,12 @@ from idm import (
     intrinsic_dim,
     manifolds,
     memorization,
-    metrics,
     neighbours,
     qmc,
     rates,
     samplers,
     schedule,
     score,
-    semidiscrete,
     trained,
     w1,
 )
@@ -46,7 +42,6 @@ __all__ = [
     "intrinsic_dim",
     "manifolds",
     "memorization",
-    "metrics",
     "neighbours",
     "qmc",
     "rates",
@@ -54,7 +49,6 @@ __all__ = [
     "samplers",
     "schedule",
     "score",
-    "semidiscrete",
     "trained",
     "w1",
 ]

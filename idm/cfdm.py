@@ -83,7 +83,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from idm import schedule
+from idm import _steps, schedule
 from idm._checks import concrete as _concrete
 from idm._checks import count, positive, scalar, training_set
 from idm.score import default_block_size, posterior_mean_and_score
@@ -212,9 +212,7 @@ def _step(z, eps, data, sigma, t, t_next, block_size, precision):
     mean, _ = smoothed_posterior_mean_and_score(
         z, data, t, sigma, eps, block_size=block_size, precision=precision
     )
-    a, v = schedule.alpha(t), schedule.var(t)
-    a_next, v_next = schedule.alpha(t_next), schedule.var(t_next)
-    return (a_next * mean + jnp.sqrt(v_next / v) * (z - a * mean)).astype(z.dtype)
+    return _steps.ddim_step(z, mean, t, t_next).astype(z.dtype)
 
 
 def _flow(z, data, sigma, grid, draw, block_size, precision):
@@ -301,19 +299,16 @@ def _sample(
     precision,
 ):
     k_start, k_path = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-    k_idx, k_noise = jax.random.fold_in(k_start, 0), jax.random.fold_in(k_start, 1)
-    n, D = data.shape
-    idx = jax.random.randint(k_idx, (num_samples,), 0, n)
-    xi = jax.random.normal(k_noise, (num_samples, D), data.dtype)
-    z = schedule.alpha(t_start) * data[idx] + jnp.sqrt(schedule.var(t_start)) * xi
-    shape = (num_samples, num_perturbations, D)
+    k_index, k_noise = jax.random.fold_in(k_start, 0), jax.random.fold_in(k_start, 1)
+    z = _steps.noised(k_index, k_noise, data, num_samples, t_start)
+    shape = (num_samples, num_perturbations, data.shape[1])
 
     def draw(k):
         kk = jax.random.fold_in(k_path, k) if resample_perturbations else k_path
         return jax.random.normal(kk, shape, data.dtype)
 
     grid = time_grid(t_start, t_end, steps).astype(data.dtype)
-    return _flow(z.astype(data.dtype), data, sigma, grid, draw, block_size, precision)
+    return _flow(z, data, sigma, grid, draw, block_size, precision)
 
 
 def sample(

@@ -42,7 +42,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from idm import neighbours
+from idm import memorization, neighbours
 
 __all__ = ["METHODS", "DEFAULT_K", "IntrinsicDim", "estimate", "from_distances", "knn_distances"]
 
@@ -110,8 +110,8 @@ def estimate(
     x = np.asarray(data)
     if x.ndim != 2:
         raise ValueError(f"data must have shape (n, D), got {x.shape}")
-    _, first = np.unique(x, axis=0, return_index=True)
-    x = x[np.sort(first)]
+    if x.shape[0]:  # the exactly distinct rows, in the data's order and dtype
+        x = x[memorization.distinct(x, tolerance=0).rows]
     n, D = x.shape
     if n < k + 1:
         raise ValueError(f"need at least k + 1 = {k + 1} distinct points, got {n}")

@@ -45,8 +45,8 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 def random_frame(key: jax.Array, k: int, D: int) -> jax.Array:
     """Draws a uniformly random orthonormal k-frame in R^D.
 
-    The frame is Q^T from the QR factorisation of a (D, k) standard Gaussian matrix, with the
-    signs fixed so that diag(R) > 0 (this makes the law Haar-uniform on the Stiefel manifold).
+    ``jax.random.orthogonal``'s Haar-uniform semi-orthogonal (D, k) matrix (the QR factor of a
+    (D, k) standard Gaussian matrix with the signs fixed so that diag(R) > 0), transposed.
 
     Args:
         key: PRNG key.
@@ -56,10 +56,7 @@ def random_frame(key: jax.Array, k: int, D: int) -> jax.Array:
     Returns:
         (k, D) array F in the default float dtype with F @ F^T = I_k.
     """
-    g = jax.random.normal(key, (D, k), jnp.result_type(float))
-    q, r = jnp.linalg.qr(g)
-    sign = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(q.dtype)
-    return sign[:, None] * q.T
+    return jax.random.orthogonal(key, D, m=k, dtype=jnp.result_type(float)).T
 
 
 def _normalize(y: jax.Array, fallback: jax.Array) -> jax.Array:

@@ -96,11 +96,14 @@ class Distinct(typing.NamedTuple):
         points: ``(k, D)`` float64, the first row of each group, in the data's order.
         groups: ``(n,)`` int, the group (row of ``points``) of every training row.
         tolerance: the duplicate tolerance used.
+        rows: ``(k,)`` int, the index in the data of each group's first row (``points`` is
+            ``data[rows]`` in float64).
     """
 
     points: np.ndarray
     groups: np.ndarray
     tolerance: float
+    rows: np.ndarray
 
     @property
     def duplicates(self) -> int:
@@ -138,7 +141,8 @@ def distinct(data, *, tolerance=None) -> Distinct:
     """Groups the training points closer than ``tolerance`` (transitively) into one point each.
 
     Exact duplicates by sorting (``np.unique``); near ones among the unique rows by
-    :func:`_close_pairs`, closed under the relation (connected components).
+    :func:`_close_pairs`, closed under the relation (connected components). The one definition
+    of distinct rows: ``tolerance=0`` groups exact duplicates only (:mod:`idm.intrinsic_dim`).
 
     Args:
         data: ``(n, D)`` training points.
@@ -166,7 +170,8 @@ def distinct(data, *, tolerance=None) -> Distinct:
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return Distinct(x[first[order]], rank[groups.reshape(-1)], tol)
+    rows = first[order]
+    return Distinct(x[rows], rank[groups.reshape(-1)], tol, rows)
 
 
 class TrainingIndex:

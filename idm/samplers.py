@@ -33,7 +33,17 @@ grid):
   both (the oracle for testing them, and the fast path for sweeps).
 
 Both iterative solvers start from an exact draw of ``p_T`` (known in closed form), so their only
-error is the time discretisation.
+error is the time discretisation. The draw and the steps are :mod:`idm._steps`'s.
+
+Scale. With a ``scale`` other than 1 the sampler runs on ``(data - mean) / scale`` and maps
+its samples back, with ``sigma = c * scale * n^(-1/(d+4))``: the forward process's own scale
+(its stationary law N(0, I/2)) no longer meets the data's, and scaling the data scales sigma
+and the samples with it. ``scale="data"`` is computed in ``jnp`` when the data are traced
+(``data`` passed as an argument of a caller's ``jit``).
+
+Checks. Traced values are not checked (their values are unknown when the sampler is traced,
+and are never turned into a Python bool): a traced ``sigma`` (or ``c``) of 0 gives NaN
+samples, a negative one the samples of its absolute value.
 """
 
 import functools
@@ -43,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from idm import cfdm, schedule, trained
+from idm import _steps, cfdm, schedule, trained
 from idm._checks import check_finite_rows, count, positive, scalar, training_set
 from idm._checks import concrete as _concrete
 from idm.score import default_block_size, posterior_mean_and_score
@@ -75,17 +85,6 @@ def _all_finite(z):
     return jnp.all(jnp.isfinite(z))
 
 
-def _noised(key, data, num_samples, t):
-    """Exact draw from ``p_t``: ``alpha_t x_I + sqrt(v_t) xi`` with ``I`` uniform."""
-    k_idx, k_noise = jax.random.split(key)
-    idx = jax.random.randint(k_idx, (num_samples,), 0, data.shape[0])
-    xi = jax.random.normal(k_noise, (num_samples, data.shape[1]), data.dtype)
-    return (
-        schedule.alpha(t).astype(data.dtype) * data[idx]
-        + jnp.sqrt(schedule.var(t).astype(data.dtype)) * xi
-    )
-
-
 def _reverse(key, z, denoise, T, t_stop, *, solver, steps):
     """Integrate the reverse process from ``T`` to ``t_stop`` starting at ``z``.
 
@@ -101,15 +100,10 @@ def _reverse(key, z, denoise, T, t_stop, *, solver, steps):
         z, fault = carry
         i, t, t_next = inputs
         xhat = denoise(z, t)
-        a_next, v_next, v_t = schedule.alpha(t_next), schedule.var(t_next), schedule.var(t)
         if solver == "sde":
-            h = t - t_next
-            v_h = schedule.var(h)
-            xi = jax.random.normal(jax.random.fold_in(key, i), z.shape, z.dtype)
-            mean = (v_h / v_t) * a_next * xhat + (schedule.alpha(h) * v_next / v_t) * z
-            z = mean + jnp.sqrt(v_next * v_h / v_t) * xi
+            z = _steps.bridge_step(jax.random.fold_in(key, i), z, xhat, t, t_next)
         else:
-            z = a_next * xhat + jnp.sqrt(v_next / v_t) * (z - schedule.alpha(t) * xhat)
+            z = _steps.ddim_step(z, xhat, t, t_next)
         fault = jnp.where((fault < 0) & ~_all_finite(z), i, fault)
         return (z, fault), None
 
@@ -118,6 +112,52 @@ def _reverse(key, z, denoise, T, t_stop, *, solver, steps):
         body, init, (jnp.arange(steps, dtype=jnp.int32), grid[:-1], grid[1:])
     )
     return z, fault
+
+
+def _noised(key, data, num_samples, t):
+    """Exact draw from ``p_t`` (:func:`idm._steps.noised`), its two keys split from ``key``."""
+    k_index, k_noise = jax.random.split(key)
+    return _steps.noised(k_index, k_noise, data, num_samples, t)
+
+
+def _direct(k_start, k_path, data, sigma, *, num_samples, method, block_size, precision):
+    """The methods drawn without the reverse process: ``cfdm``, ``train`` and ``kde``."""
+    if method == "cfdm":
+        return cfdm.sample(
+            k_start, data, num_samples, sigma=sigma, block_size=block_size, precision=precision
+        )
+    n = data.shape[0]
+    if method == "train":
+        if num_samples <= n:
+            return data[jax.random.permutation(k_start, n)[:num_samples]]
+        return data[jax.random.randint(k_start, (num_samples,), 0, n)]
+    return _noised(k_start, data, num_samples, 0.0) + sigma * jax.random.normal(
+        k_path, (num_samples, data.shape[1]), data.dtype
+    )
+
+
+def _denoiser(data, model, *, method, block_size, precision):
+    """``denoise(z, t)``: the posterior mean the reverse process freezes over a step."""
+    if method == "trained":
+        return lambda z, t: trained.denoise(model, z, t)
+
+    def denoise(z, t):
+        mean, _ = posterior_mean_and_score(z, data, t, block_size=block_size, precision=precision)
+        return mean
+
+    return denoise
+
+
+def _final(z, data, t_stop, denoise, *, method, inertia, block_size, precision):
+    """The last step at ``t_stop``: none (``early_stop``), the inertia step or the denoiser."""
+    if method == "early_stop":
+        return z
+    if method == "trained":
+        return denoise(z, t_stop)
+    mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
+    if method == "idm" and inertia == "paper":
+        return jnp.exp(t_stop) * (z + t_stop * sc)
+    return mean
 
 
 @functools.partial(
@@ -150,47 +190,28 @@ def _sample(
     precision,
     sharding,
 ):
+    """``(samples, fault)``, ``fault`` where the first non-finite value appeared.
+
+    -1 when every value is finite, -2 the start draw, k in [0, steps) reverse step k, steps
+    the final (inertia / denoising) step.
+    """
+
     def shard(z):
         return z if sharding is None else jax.lax.with_sharding_constraint(z, sharding)
 
-    # Returns (samples, fault): fault -1 when every value is finite, else where the first
-    # non-finite value appeared: -2 the start draw, k in [0, steps) reverse step k, steps the
-    # final (inertia / denoising) step.
     k_start, k_path = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-    n = data.shape[0]
     ok = jnp.asarray(-1, jnp.int32)
-
-    def final(x):
+    kernel = dict(block_size=block_size, precision=precision)
+    if method in ("cfdm", "train", "kde"):
+        x = _direct(k_start, k_path, data, sigma, num_samples=num_samples, method=method, **kernel)
+        if method == "train":  # training points: finite
+            return x, ok
         return shard(x), jnp.where(_all_finite(x), ok, steps)
-
-    if method == "cfdm":
-        x = cfdm.sample(
-            k_start, data, num_samples, sigma=sigma, block_size=block_size, precision=precision
-        )
-        return final(x)
-    if method == "train":
-        if num_samples <= n:
-            return data[jax.random.permutation(k_start, n)[:num_samples]], ok
-        return data[jax.random.randint(k_start, (num_samples,), 0, n)], ok
-    if method == "kde":
-        return final(
-            _noised(k_start, data, num_samples, 0.0)
-            + sigma * jax.random.normal(k_path, (num_samples, data.shape[1]), data.dtype)
-        )
     if method == "trained":
         t_stop = jnp.asarray(model.t_min, data.dtype)
-
-        def denoise(z, t):
-            return trained.denoise(model, z, t)
     else:
         t_stop = t_end if method == "dm" else sigma**2
-
-        def denoise(z, t):
-            mean, _ = posterior_mean_and_score(
-                z, data, t, block_size=block_size, precision=precision
-            )
-            return mean
-
+    denoise = _denoiser(data, model, method=method, **kernel)
     fault = ok
     if solver == "exact":
         z = shard(_noised(k_start, data, num_samples, t_stop))
@@ -199,42 +220,16 @@ def _sample(
         fault = jnp.where(_all_finite(z), ok, -2)
         z, reverse_fault = _reverse(k_path, z, denoise, T, t_stop, solver=solver, steps=steps)
         fault = jnp.where(fault < 0, reverse_fault, fault)
-
-    def first(x):
-        x, last = final(x)
-        return x, jnp.where(fault < 0, last, fault)
-
-    if method == "early_stop":
-        return first(z)
-    if method == "trained":
-        return first(denoise(z, t_stop))
-    mean, sc = posterior_mean_and_score(z, data, t_stop, block_size=block_size, precision=precision)
-    if method == "idm" and inertia == "paper":
-        return first(jnp.exp(t_stop) * (z + t_stop * sc))
-    return first(mean)
+    x = _final(z, data, t_stop, denoise, method=method, inertia=inertia, **kernel)
+    last = jnp.where(_all_finite(x), ok, steps)
+    return shard(x), jnp.where(fault < 0, last, fault)
 
 
-def sample(
-    key,
-    data,
-    num_samples,
-    *,
-    method="idm",
-    d=None,
-    sigma=None,
-    c=1.0,
-    solver="sde",
-    steps=100,
-    T=8.0,
-    inertia="tweedie",
-    t_end=DM_END_TIME,
-    block_size=None,
-    precision="highest",
-    shard=None,
-    check_finite=True,
-    scale=1.0,
-    model=None,
-):
+# fmt: off
+def sample(key, data, num_samples, *, method="idm", d=None, sigma=None, c=1.0, solver="sde",
+           steps=100, T=8.0, inertia="tweedie", t_end=DM_END_TIME, block_size=None,
+           precision="highest", shard=None, check_finite=True, scale=1.0, model=None):
+    # fmt: on
     """Draw samples from IDM or one of its baselines, using only the empirical score.
 
     Args:
@@ -260,13 +255,8 @@ def sample(
         random draws are the same either way, so sharded and single-device samples agree to
         float tolerance.
       scale: the data's length scale: 1 (the default: the paper's unit-sphere rule), a positive
-        number, or ``"data"`` (:func:`idm.schedule.length_scale`). With a scale other than 1 the
-        sampler runs on ``(data - mean) / scale`` and maps its samples back, with
-        ``sigma = c * scale * n^(-1/(d+4))`` (a given ``sigma`` is in data units): the forward
-        process's own scale (its stationary law N(0, I/2)) no longer meets the data's, and
-        scaling the data scales sigma and the samples with it. A number may be traced, and
-        ``"data"`` is computed in ``jnp`` when the data are traced (``data`` passed as an
-        argument of a caller's ``jit``).
+        number (may be traced), or ``"data"`` (:func:`idm.schedule.length_scale`); see
+        "Scale" in the module docstring. A given ``sigma`` is in data units.
       check_finite: raise :class:`NonFiniteSamples` naming the step and time where the first
         NaN or inf appeared (the check is computed inside the jitted sampler; reading it waits
         for the result). Input data with non-finite values raises ``ValueError`` either way.
@@ -282,12 +272,64 @@ def sample(
         a non-scalar ``sigma``, ``c``, ``T``, ``t_end`` or ``scale`` (shapes are checked even
         under ``jit``), data that are not ``(n, D)`` with ``n >= 2``, ``D >= 1`` or hold NaN,
         or a concrete ``sigma``, ``c`` or ``scale`` that is not > 0. Traced values are not
-        checked (their values are unknown when the sampler is traced, and are never turned
-        into a Python bool): a traced ``sigma`` (or ``c``) of 0 gives NaN samples, a negative
-        one the samples of its absolute value.
+        checked: see "Checks" in the module docstring.
     """
     data = training_set(data)
     check_finite_rows(data)
+    _check_options(method, solver, inertia, model)
+    if method == "trained":
+        model = _check_model(model, data, solver=solver, T=T, scale=scale)
+    num_samples = count(num_samples, "num_samples")
+    steps = count(steps, "steps", minimum=0 if solver == "exact" else 1)
+    _check_times(method, T, t_end, sigma)
+    s = _scale_of(data, scale)
+    if s is not None:  # at unit scale, and back
+        unit, centre = schedule.to_unit_scale(data, s)
+        out = sample(
+            key, unit, num_samples, method=method, d=d,
+            sigma=None if sigma is None else sigma / s, c=c, solver=solver, steps=steps, T=T,
+            inertia=inertia, t_end=t_end, block_size=block_size, precision=precision,
+            shard=shard, check_finite=check_finite,
+        )  # fmt: skip
+        return (centre + s * out).astype(data.dtype)
+    sigma, t_stop = _stopping(data.shape[0], method, d, sigma, c, t_end, model)
+    _check_start(method, solver, T, t_stop)
+    block = min(int(block_size or default_block_size()), data.shape[0])
+    data, sharding = _placement(data, num_samples, shard)
+    dt = data.dtype
+    samples, fault = _sample(
+        key, data, jnp.asarray(sigma, dt), jnp.asarray(T, dt), jnp.asarray(t_end, dt), model,
+        num_samples=num_samples, method=method, solver=solver, steps=steps, inertia=inertia,
+        block_size=block, precision=precision, sharding=sharding,
+    )  # fmt: skip
+    if check_finite and _concrete(fault) and int(fault) != -1:
+        raise NonFiniteSamples(_fault_message(int(fault), method, solver, steps, T, t_stop))
+    return samples
+
+
+def _check_times(method, T, t_end, sigma) -> None:
+    """``T`` and ``t_end`` scalars (``t_end > 0`` for ``dm``), a given ``sigma`` > 0."""
+    scalar(T, "T")
+    scalar(t_end, "t_end")
+    if method == "dm":
+        positive(t_end, "t_end")
+    if sigma is not None:
+        positive(sigma, "sigma")
+
+
+def _scale_of(data, scale):
+    """The length scale to sample at, or None for the unit scale (a concrete ``scale=1``)."""
+    if not isinstance(scale, str) and _concrete(scalar(scale, "scale")) and float(scale) == 1.0:
+        return None
+    if isinstance(scale, str) and scale != "data":
+        raise ValueError(f"scale must be a positive number or 'data', got {scale!r}")
+    s = schedule.length_scale(data) if isinstance(scale, str) else scale
+    positive(s, "scale")
+    return s
+
+
+def _check_options(method, solver, inertia, model) -> None:
+    """The option strings, and ``model=`` given exactly for ``method="trained"``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if solver not in SOLVERS:
@@ -300,85 +342,60 @@ def sample(
             if model is None
             else f"model= applies only to method='trained', not {method!r}"
         )
-    if method == "trained":
-        if not isinstance(model, trained.TrainedModel):
-            raise ValueError(
-                f"model must be an idm.trained.TrainedModel, got {type(model).__name__}"
-            )
-        if solver == "exact":
-            raise ValueError("method='trained' has no exact sampler: use solver='sde' or 'ode'")
-        if model.params[-1]["b"].shape[0] != data.shape[1]:
-            raise ValueError(
-                f"model was trained in D = {model.params[-1]['b'].shape[0]}, data have D = "
-                f"{data.shape[1]}"
-            )
-        if _concrete(T) and not float(model.t_min) < float(T) <= float(model.T):
-            raise ValueError(f"T must be in (t_min, {model.T}] for this model, got T={T}")
-        if not (_concrete(scale) and not isinstance(scale, str) and float(scale) == 1.0):
-            raise ValueError("method='trained' samples in the model's own coordinates: scale=1")
-        # only what sampling reads: the report fields (losses, seconds) would key the compile
-        model = trained.TrainedModel(model.params, model.s2, model.t_min, model.T)
-    num_samples = count(num_samples, "num_samples")
-    steps = count(steps, "steps", minimum=0 if solver == "exact" else 1)
-    scalar(T, "T")
-    scalar(t_end, "t_end")
-    if method == "dm":
-        positive(t_end, "t_end")
-    if sigma is not None:
-        positive(sigma, "sigma")
-    if isinstance(scale, str) or not (_concrete(scalar(scale, "scale")) and float(scale) == 1.0):
-        if isinstance(scale, str) and scale != "data":
-            raise ValueError(f"scale must be a positive number or 'data', got {scale!r}")
-        s = schedule.length_scale(data) if isinstance(scale, str) else scale
-        positive(s, "scale")
-        unit, centre = schedule.to_unit_scale(data, s)
-        out = sample(
-            key, unit, num_samples, method=method, d=d,
-            sigma=None if sigma is None else sigma / s, c=c, solver=solver, steps=steps, T=T,
-            inertia=inertia, t_end=t_end, block_size=block_size, precision=precision,
-            shard=shard, check_finite=check_finite,
-        )  # fmt: skip
-        return (centre + s * out).astype(data.dtype)
-    n = data.shape[0]
+
+
+def _check_model(model, data, *, solver, T, scale) -> trained.TrainedModel:
+    """A trained model that fits the data and options, stripped to what sampling reads."""
+    if not isinstance(model, trained.TrainedModel):
+        raise ValueError(f"model must be an idm.trained.TrainedModel, got {type(model).__name__}")
+    if solver == "exact":
+        raise ValueError("method='trained' has no exact sampler: use solver='sde' or 'ode'")
+    if model.params[-1]["b"].shape[0] != data.shape[1]:
+        raise ValueError(
+            f"model was trained in D = {model.params[-1]['b'].shape[0]}, data have D = "
+            f"{data.shape[1]}"
+        )
+    if _concrete(T) and not float(model.t_min) < float(T) <= float(model.T):
+        raise ValueError(f"T must be in (t_min, {model.T}] for this model, got T={T}")
+    if not (_concrete(scale) and not isinstance(scale, str) and float(scale) == 1.0):
+        raise ValueError("method='trained' samples in the model's own coordinates: scale=1")
+    # only what sampling reads: the report fields (losses, seconds) would key the compile
+    return trained.TrainedModel(model.params, model.s2, model.t_min, model.T)
+
+
+def _stopping(n, method, d, sigma, c, t_end, model):
+    """``(sigma, t_stop)``: the bandwidth (the rule's when not given) and the stopping time."""
     if sigma is None:
         if method in BANDWIDTH_METHODS and d is None:
             raise ValueError(f"method={method!r} needs the intrinsic dimension d, or sigma")
         sigma = schedule.bandwidth(n, d, c) if d is not None else 1.0
     positive(sigma, "sigma")
     t_stop = {"dm": t_end, "trained": None if model is None else model.t_min}.get(method, sigma**2)
-    # T is the start of the reverse process: the exact solver (and the baselines without one)
-    # draw p_stop directly and never use it
+    return sigma, t_stop
+
+
+def _check_start(method, solver, T, t_stop) -> None:
+    """``T`` after the stopping time, where the reverse process starts at ``T``.
+
+    The exact solver (and the baselines without one) draw ``p_stop`` directly and never use it.
+    """
     uses_T = solver != "exact" and method in ("idm", "dm", "early_stop", "trained")
     if uses_T and _concrete(T) and _concrete(t_stop) and not float(T) > float(t_stop):
         raise ValueError(f"T must exceed the stopping time {float(t_stop):.3g}, got T={T}")
-    block = min(int(block_size or default_block_size()), n)
-    sharding = None
+
+
+def _placement(data, num_samples, shard):
+    """``(data, sharding)``: the samples split over the devices (the data replicated) or not.
+
+    Default: split when more than one device is present and ``num_samples`` divides evenly.
+    """
     if shard is None:
         shard = jax.device_count() > 1 and num_samples % jax.device_count() == 0
-    if shard:
-        mesh = Mesh(np.asarray(jax.devices()), ("samples",))
-        sharding = NamedSharding(mesh, PartitionSpec("samples"))
-        data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
-    dt = data.dtype
-    samples, fault = _sample(
-        key,
-        data,
-        jnp.asarray(sigma, dt),
-        jnp.asarray(T, dt),
-        jnp.asarray(t_end, dt),
-        model,
-        num_samples=num_samples,
-        method=method,
-        solver=solver,
-        steps=steps,
-        inertia=inertia,
-        block_size=block,
-        precision=precision,
-        sharding=sharding,
-    )
-    if check_finite and _concrete(fault) and int(fault) != -1:
-        raise NonFiniteSamples(_fault_message(int(fault), method, solver, steps, T, t_stop))
-    return samples
+    if not shard:
+        return data, None
+    mesh = Mesh(np.asarray(jax.devices()), ("samples",))
+    data = jax.device_put(data, NamedSharding(mesh, PartitionSpec()))
+    return data, NamedSharding(mesh, PartitionSpec("samples"))
 
 
 def _fault_message(fault, method, solver, steps, T, t_stop) -> str:

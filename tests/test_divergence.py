@@ -121,7 +121,7 @@ def test_not_converged_is_nan(key):
 
 def test_no_value_has_n_by_m_elements_in_the_value_or_its_gradient():
     """Online mode, checkpointed dual: the largest value is one block of k x m x D."""
-    from test_metrics import _max_intermediate
+    from jaxprs import max_intermediate
 
     n, m, D, k = 300, 400, 2, 32
     x, y = jnp.zeros((n, D)), jnp.ones((m, D))
@@ -130,7 +130,7 @@ def test_no_value_has_n_by_m_elements_in_the_value_or_its_gradient():
         return sinkhorn_divergence(x, y, batch_size=k)
 
     for fn in (f, jax.grad(f, argnums=(0, 1))):
-        assert _max_intermediate(jax.make_jaxpr(fn)(x, y).jaxpr) <= k * m * D < n * m
+        assert max_intermediate(jax.make_jaxpr(fn)(x, y).jaxpr) <= k * m * D < n * m
 
 
 @pytest.mark.parametrize(

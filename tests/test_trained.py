@@ -91,7 +91,7 @@ def test_trained_to_convergence_on_16_points_memorizes(sphere16):
     data = sphere16.astype(jnp.float32)
     model = trained.train(jax.random.key(3), data, cfg)
     x = idm.sample(jax.random.key(4), data, 512, method="trained", model=model, steps=50)
-    assert idm.metrics.copy_fraction(x, data) > 0.9
+    assert idm.memorization.copy_fraction(x, data) > 0.9
 
 
 def test_training_is_deterministic_from_the_key(sphere16, tiny_model):

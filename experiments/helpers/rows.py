@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,6 @@ __all__ = [
     "NearestRow",
     "RESULTS",
     "Row",
-    "TIMING",
     "columns",
     "merge",
     "merge_nearest",
@@ -175,8 +175,6 @@ IDENTITY = (
 )
 #: Result columns compared between duplicates.
 RESULTS = ("w1", "w1_floor", "copy_fraction", "nn_median", "manifold_distance")
-#: Timing columns (they differ between runs of the same config).
-TIMING = ("sample_s", "eval_s", "seconds", "train_s")
 
 
 def _none_if_nan(v):
@@ -233,15 +231,21 @@ def _format(v):
     return v
 
 
-def write_csv(path: str | Path, records: Iterable) -> None:
-    """Writes records (all of one type) atomically; floats keep every digit (repr)."""
+def write_csv(path: str | Path, records: Iterable, cols: Sequence[str] | None = None) -> None:
+    """Writes records atomically; floats keep every digit (repr), NaN and None are empty.
+
+    Records are all of one dataclass type (its fields are the columns), or dicts with the
+    columns given as ``cols`` (the trade-off app's rows).
+    """
     records = list(records)
-    cols = columns(type(records[0])) if records else columns(Row)
+    if cols is None:
+        cols = columns(type(records[0])) if records else columns(Row)
     with store.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(cols))
         writer.writeheader()
         for r in records:
-            writer.writerow({k: _format(getattr(r, k)) for k in cols})
+            get = r.__getitem__ if isinstance(r, dict) else functools.partial(getattr, r)
+            writer.writerow({k: _format(get(k)) for k in cols})
 
 
 def merge(tables: Sequence[list[Row]]) -> tuple[list[Row], int, int]:
