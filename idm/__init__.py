@@ -10,6 +10,7 @@ Every public submodule is imported here, so ``import idm`` reaches the whole API
 * :mod:`idm.neighbours`: exact k nearest neighbours, streamed;
 * :mod:`idm.memorization`: the copy criterion and memorization statistics;
 * :mod:`idm.qmc`: low-discrepancy draws of a method's law, for evaluation;
+* :mod:`idm.metrics`: ``w1`` and ``copy_fraction`` under the public API's names;
 * :mod:`idm.w1`: W1 between clouds (exact, Sinkhorn), between laws with an error bar, and
   against a law (semidiscrete);
 * :mod:`idm.rates`: fitting decay exponents;
@@ -25,6 +26,7 @@ from idm import (
     intrinsic_dim,
     manifolds,
     memorization,
+    metrics,
     neighbours,
     qmc,
     rates,
@@ -42,6 +44,7 @@ __all__ = [
     "intrinsic_dim",
     "manifolds",
     "memorization",
+    "metrics",
     "neighbours",
     "qmc",
     "rates",
