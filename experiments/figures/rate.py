@@ -142,7 +142,7 @@ def _rate_panel(ax, sax, key, grp, fit_of, settings: FitConfig) -> None:
     """One column of the rate figure: W1 against n on top, its local slopes below."""
     d = key[1]
     ns = sorted({r.n for r in grp})
-    _floor_band(ax, grp, settings)
+    _floor_band(ax, grp, settings.floor_factor)
     smallest = np.inf  # the least positive mean W1 of the panel (for its lower y limit)
     slope_xs, why_no_slopes, own = [], "no IDM rows", []
     for method in ordered(r.method for r in grp):
@@ -166,12 +166,14 @@ def _rate_panel(ax, sax, key, grp, fit_of, settings: FitConfig) -> None:
     ax.legend(handles=own, fontsize=7)
 
 
-def _floor_band(ax, grp, settings: FitConfig) -> None:
+def _floor_band(ax, grp, factor: float | None, x: str = "n") -> None:
     """The plug-in floor of the methods the floor rule judges, and the rule's line above it.
 
-    Where only plug-in evaluations ran, the mean floor is shaded (it bounds every value shown).
-    Where the bracket evaluator ran, the floor bounds none of its values: the floor-judged
-    methods' floors are drawn as lines in their own colours instead, and nothing is shaded.
+    Where only plug-in evaluations ran, the mean floor is shaded (it bounds every value shown)
+    and, with a ``factor``, the fit rule's line drawn at ``factor`` times it. Where the bracket
+    evaluator ran, the floor bounds none of its values: the floor-judged methods' floors are
+    drawn as lines in their own colours instead, and nothing is shaded. ``x``: the row column
+    along the axis (``"n"`` or ``"D"``).
     """
     by_method = defaultdict(list)
     for r in grp:
@@ -179,21 +181,22 @@ def _floor_band(ax, grp, settings: FitConfig) -> None:
     judged = {m: mg for m, mg in by_method.items() if not inclusion.by_error_bar(mg)}
     if not judged:
         return
-    factor = settings.floor_factor
     if not any(r.evaluator == "bracket" or r.w1_kind in inclusion.ERROR_BAR_KINDS for r in grp):
         plugin = [r for mg in judged.values() for r in mg]
-        ns, floor, _, _ = mean_band(plugin, "w1_floor")
-        ax.fill_between(ns, 0, floor, color=PART_COLORS["floor"], lw=0,
+        xs, floor, _, _ = mean_band(plugin, "w1_floor", x=x)
+        ax.fill_between(xs, 0, floor, color=PART_COLORS["floor"], lw=0,
                         label="plug-in floor (mean)")  # fmt: skip
-        ax.plot(ns, factor * floor, color=PART_COLORS["floor_line"], ls=":", lw=1,
-                label=f"{factor:g}x floor")  # fmt: skip
+        if factor is not None:
+            ax.plot(xs, factor * floor, color=PART_COLORS["floor_line"], ls=":", lw=1,
+                    label=f"{factor:g}x floor")  # fmt: skip
         return
     for method, mg in judged.items():
-        ns, floor, _, _ = mean_band(mg, "w1_floor")
+        xs, floor, _, _ = mean_band(mg, "w1_floor", x=x)
         c = color(method)
-        ax.plot(ns, floor, color=c, ls="--", lw=0.6, label=f"{method} plug-in floor (mean)")
-        ax.plot(ns, factor * floor, color=c, ls=":", lw=0.8,
-                label=f"{factor:g}x {method} floor (its fit keeps n above)")  # fmt: skip
+        ax.plot(xs, floor, color=c, ls="--", lw=0.6, label=f"{method} plug-in floor (mean)")
+        if factor is not None:
+            ax.plot(xs, factor * floor, color=c, ls=":", lw=0.8,
+                    label=f"{factor:g}x {method} floor (its fit keeps n above)")  # fmt: skip
 
 
 def _method_w1(ax, mg, method: str, f: dict, d: int):
@@ -311,7 +314,10 @@ def _slopes_panel(sax, xs: list[float], slope_pred: float, n_count: int, why_not
 
 
 def d_independence_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
-    """W1 against D (log-log) per (manifold, d, n) having several D; False if none does."""
+    """W1 against D (log-log) per (manifold, d, n) having several D; False if none does.
+
+    The plug-in floor is drawn as in the rate figure (shaded only where no bracket ran).
+    """
     groups = defaultdict(list)
     for r in rows:
         groups[(r.manifold, int(r.d), int(r.n))].append(r)
@@ -321,10 +327,8 @@ def d_independence_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
     fig, axes = style.panels(len(groups))
     for ax, key in zip(axes, sorted(groups), strict=False):
         grp = groups[key]
-        Ds, floor, _, _ = mean_band(grp, "w1_floor", x="D")
-        ax.fill_between(
-            Ds, 0, floor, color=PART_COLORS["floor"], lw=0, label="evaluation floor (mean)"
-        )
+        Ds = sorted({r.D for r in grp})
+        _floor_band(ax, grp, None, x="D")
         for method in ordered(r.method for r in grp):
             x, mean, lo, hi = mean_band([r for r in grp if r.method == method], "w1", x="D")
             c = color(method)
@@ -344,7 +348,7 @@ def d_independence_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
             title=f"{panel_title(key[0], key[1])}, n = {key[2]}",
         )
         style.log_ticks(ax, Ds)
-        ax.legend(fontsize=7)
+        style.legend_below(ax)
     style.save(fig, path)
     return True
 
@@ -466,7 +470,7 @@ def crossover_figure(rows: list[rowlib.Row], path: str | Path) -> bool:
             title=panel_title(*key),
         )
         style.log_ticks(ax, [r.n for r in grp])
-        ax.legend(fontsize=7)
+        style.legend_below(ax)
     style.save(fig, path)
     return True
 

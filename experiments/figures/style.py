@@ -26,6 +26,7 @@ __all__ = [
     "PART_COLORS",
     "VARIANT_COLORS",
     "color",
+    "legend_below",
     "log_ticks",
     "marker",
     "note",
@@ -117,6 +118,11 @@ def plain_log_label(x: float, _pos=None) -> str:
         return ""
     mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
     return f"{x:g}" if min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-6 else ""
+
+
+def legend_below(ax, fontsize: float = 7) -> None:
+    """The axis's legend under its x label, where it covers no data."""
+    ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
 
 
 def note(ax, text: str) -> None:
