@@ -6,8 +6,11 @@ Finds every finished job under the given directories (a directory holding rows.c
 summary.json that carries a ``config_hash``, see ``experiments.helpers.store``), merges their
 rows into ``OUT/rows.csv`` (default: the first DIR) with every (experiment, manifold, d, D,
 method, n, seed, c, m, evaluator, reference) exactly once, and writes ``nearest.csv``,
-``summary.json`` (the fit table over the merged rows, the jobs read, how many duplicate rows
-were dropped and whether any duplicates disagreed) and the figures. Jobs of the same config
+``summary.json`` (the fit table over the merged rows, the fit settings it used, the jobs read,
+how many duplicate rows were dropped and whether any duplicates disagreed) and the figures.
+The fit settings are the ones the jobs recorded (``config.fit`` of their summaries; jobs
+fitted with different settings are refused unless settings are given), so the merged fits
+follow the same rule as each job's. Jobs of the same config
 run twice (a rerun, or two sweeps that share a job) give identical rows, so dropping the
 second copy loses nothing; duplicates that disagree are reported, never averaged.
 
@@ -17,13 +20,15 @@ directory at the end of every multirun.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments import plots
-from experiments.helpers import fits, store
+from experiments.figures import rate as rate_figures
+from experiments.helpers import fits, inclusion, store
 from experiments.helpers import rows as rowlib
+from experiments.helpers.schemas import FitConfig
 
 __all__ = ["collect", "main"]
 
@@ -34,19 +39,29 @@ def collect(
     dirs: Sequence[str | Path],
     out: str | Path | None = None,
     *,
-    floor_factor: float = 2.0,
-    n_boot: int = 2000,
-    max_rel_error: float = 0.1,
+    settings: FitConfig | None = None,
     figures: bool = True,
 ) -> dict:
-    """Merges every job under ``dirs`` into ``out``; returns the merged summary."""
+    """Merges every job under ``dirs`` into ``out``; returns the merged summary.
+
+    Args:
+        dirs: sweep or job directories.
+        out: where the merged files go (default: the first of ``dirs``).
+        settings: the fit settings; default: the ones every job recorded.
+        figures: whether to draw the figures.
+
+    Raises:
+        FileNotFoundError: when no finished job is found.
+        ValueError: when ``settings`` is None and the jobs recorded different settings.
+    """
     out = Path(out if out is not None else dirs[0])
     jobs = store.find_jobs(dirs)
     if not jobs:
         raise FileNotFoundError(f"no finished jobs (rows.csv + summary.json) under {list(dirs)}")
-    tables, nearest_tables, job_info = [], [], []
+    tables, nearest_tables, job_info, summaries = [], [], [], []
     for job in jobs:
         rows, nearest, summary = rowlib.read_job(job)
+        summaries.append(summary)
         tables.append(rows)
         nearest_tables.append(nearest)
         job_info.append(
@@ -64,11 +79,11 @@ def collect(
     rowlib.write_csv(out / "rows.csv", rows)
     if nearest:
         rowlib.write_csv(out / "nearest.csv", nearest)
-    table = fits.fit_table(
-        rows, floor_factor=floor_factor, n_boot=n_boot, max_rel_error=max_rel_error
-    )
+    settings = inclusion.jobs_settings(summaries) if settings is None else settings
+    table = fits.fit_table(rows, settings)
     summary = {
         "fits": table,
+        "fit_settings": dataclasses.asdict(settings),
         "jobs": job_info,
         "rows": len(rows),
         "duplicates_dropped": dropped,
@@ -79,9 +94,7 @@ def collect(
     if cross:
         summary["crossover"] = cross
     if figures:
-        summary["figures"] = plots.draw_all(
-            rows, nearest, out, fits=table, floor_factor=floor_factor
-        )
+        summary["figures"] = rate_figures.draw_all(rows, nearest, out, table, settings)
     store.write_json(out / "summary.json", summary)
     return summary
 
@@ -92,16 +105,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = preflight.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or job directories")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: DIR)")
-    parser.add_argument("--floor-factor", type=float, default=2.0)
+    parser.add_argument(
+        "--floor-factor", type=float, default=None, help="default: the jobs' recorded setting"
+    )
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--table", action="store_true", help="print the README's fit tables")
     args = parser.parse_args(argv)
     try:
-        summary = collect(
-            args.dirs, args.out, floor_factor=args.floor_factor, figures=not args.no_figures
-        )
+        settings = None
+        if args.floor_factor is not None:
+            jobs = [store.job_summary(j / "summary.json") for j in store.find_jobs(args.dirs)]
+            recorded = inclusion.jobs_settings(jobs)
+            settings = dataclasses.replace(recorded, floor_factor=args.floor_factor)
+        summary = collect(args.dirs, args.out, settings=settings, figures=not args.no_figures)
     except FileNotFoundError as err:
         preflight.fail(f"dirs: {err}")
+    except ValueError as err:
+        preflight.fail(f"fit: {err}")
     print(  # noqa: T201
         f"{summary['rows']} rows from {len(summary['jobs'])} jobs "
         f"({summary['duplicates_dropped']} duplicates dropped) -> {args.out or args.dirs[0]}"

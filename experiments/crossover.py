@@ -298,7 +298,7 @@ def summarise(cfg: CrossoverConfig, rows: list[dict]) -> dict:
             ns = [e["n"] for e in es]
             idm_fit = _slope(ns, [(e["idm_lower"] + e["idm_upper"]) / 2 for e in es],
                              [(e["idm_upper"] - e["idm_lower"]) / 2 for e in es])  # fmt: skip
-            predicted = rates.predicted_exponent(d)
+            predicted = rates.reference_exponent("idm", d)
             fits.append({"d": d, "c": label, "method": "idm", "predicted": predicted, **idm_fit})
             region.append({
                 "d": d, "c": label,

@@ -35,7 +35,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from experiments import collect, plots
+from experiments import collect
+from experiments.figures import rate as rate_figures
 from experiments.helpers import cells, fits, preflight, store
 from experiments.helpers import rows as rowlib
 from experiments.helpers.schemas.evaluators import EVALUATORS, EvaluatorConfig
@@ -321,17 +322,12 @@ def _write_outputs(cfg: RunConfig, out: Path, digest, rows, nearest_rows, runtim
     rowlib.write_csv(out / "rows.csv", rows)
     if nearest_rows:
         rowlib.write_csv(out / "nearest.csv", nearest_rows)
-    table = fits.fit_table(
-        rows,
-        floor_factor=cfg.fit.floor_factor,
-        n_boot=cfg.fit.n_boot,
-        max_rel_error=cfg.fit.max_rel_error,
-    )
+    table = fits.fit_table(rows, cfg.fit)
     unconverged = sum(not r.converged for r in rows)
     if unconverged:
         log.warning("%d of %d rows come from an unconverged evaluation", unconverged, len(rows))
     if cfg.figures:
-        plots.draw_all(rows, nearest_rows, out, fits=table, floor_factor=cfg.fit.floor_factor)
+        rate_figures.draw_all(rows, nearest_rows, out, table, cfg.fit)
     summary = {
         "experiment": cfg.name,
         "config_hash": digest,
@@ -349,12 +345,7 @@ class GatherSweep(Callback):
     """Hydra callback: after a multirun, combine the jobs' rows, summaries and figures."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:  # noqa: D102
-        summary = collect.collect(
-            [config.hydra.sweep.dir],
-            floor_factor=config.fit.floor_factor,
-            n_boot=config.fit.n_boot,
-            max_rel_error=config.fit.max_rel_error,
-        )
+        summary = collect.collect([config.hydra.sweep.dir])  # the jobs' recorded fit settings
         log.info("collected %d rows into %s", summary["rows"], config.hydra.sweep.dir)
 
 

@@ -282,10 +282,10 @@ def summarise(cfg: TradeoffConfig, rows: list[dict]) -> dict:
 
 def _figures(cfg: TradeoffConfig, rows, summary, points, out: Path, root) -> list[str]:
     """tradeoff.png, and samples.png (dm, IDM at c=auto, sigma-CFDM on split 0) for images."""
-    from experiments import plots
+    from experiments.figures import tradeoff as tradeoff_figures
 
     written = []
-    plots.tradeoff_figure(rows, summary, out / "tradeoff.png", cfg.max_copy_fraction)
+    tradeoff_figures.tradeoff_figure(rows, summary, out / "tradeoff.png", cfg.max_copy_fraction)
     written.append("tradeoff.png")
     side = int(round(math.sqrt(points.shape[1])))
     auto = [r for r in rows if r["is_auto"] and r["split"] == 0]
@@ -304,7 +304,7 @@ def _figures(cfg: TradeoffConfig, rows, summary, points, out: Path, root) -> lis
             if method == "cfdm":
                 label = f"sigma-CFDM at the same sigma ({sigma:.3g})"
             panels.append((label, x, nearest))
-        plots.sample_grid(panels, side, out / "samples.png")
+        tradeoff_figures.sample_grid(panels, side, out / "samples.png")
         written.append("samples.png")
     return written
 

@@ -24,10 +24,9 @@ Either interval measures seed-to-seed noise only. It does not include the system
 curvature of a log-log curve that has not reached its asymptote; :func:`local_slopes`, the
 slopes of the lower and the upper half of the n range, shows that part.
 
-Floors: a plug-in error estimate has a floor of its own (for W1 between two samples of size m,
-about ``m^(-1/2)`` for d <= 2). Points whose mean error is within ``floor_factor`` times the
-mean floor carry the floor's slope, not the error's, and are dropped; the fit records which n
-it used and which it dropped.
+Which points enter is the caller's choice, not a rule of the fit: ``keep`` is a boolean mask
+over the n values (the experiments' rules, such as "above twice the plug-in floor", live in
+``experiments.helpers.inclusion``); the fit records which n it used and which it left out.
 
 Host-side and pure numpy (plus ``scipy.stats`` for the t quantile).
 """
@@ -49,7 +48,7 @@ __all__ = [
     "local_slopes",
     "mean_se",
     "pairwise_slopes",
-    "predicted_exponent",
+    "reference_exponent",
     "two_term_fit",
 ]
 
@@ -63,9 +62,19 @@ def mean_se(values) -> tuple[float, float]:
     return float(np.mean(v)), se
 
 
-def predicted_exponent(d: int) -> float:
-    """The IDM rate exponent ``-2 / (d + 4)`` for intrinsic dimension ``d``."""
-    return -2.0 / (d + 4)
+def reference_exponent(method: str, d: int) -> float | None:
+    """The exponent a method's W1 is compared with, for intrinsic dimension ``d``.
+
+    ``"idm"``: ``-2 / (d + 4)``, the paper's rate. ``"train"`` and ``"dm"`` (copies of training
+    points): the empirical measure's ``-1 / max(d, 2)`` (d = 2 up to a log factor). Any other
+    method (``early_stop``, ``kde``: their error is ambient noise of size sigma sqrt(D), not a
+    rate in n alone): None.
+    """
+    if method == "idm":
+        return -2.0 / (d + 4)
+    if method in ("train", "dm"):
+        return -1.0 / max(d, 2)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +89,7 @@ class RateFit:
         se: standard error of the exponent behind ``ci`` (bootstrap or OLS).
         level: the interval's nominal coverage.
         ns_used: the n values fitted, in increasing order.
-        dropped: the n values dropped because their mean error was within the floor margin.
+        dropped: the n values left out by the ``keep`` mask.
         n_seeds: seeds per n (columns of ``errors``).
         n_boot: bootstrap resamples (0 for the one-seed OLS interval).
         interval: ``"bootstrap-seeds-t"`` or ``"ols-t"``.
@@ -110,7 +119,7 @@ class RateFit:
 
 @dataclasses.dataclass(frozen=True)
 class LocalSlopes:
-    """Fits on the lower and the upper half of the (floor-kept) n range.
+    """Fits on the lower and the upper half of the kept n range.
 
     With k kept points, each half has ``ceil(k / 2)`` of them; for odd k the middle point
     belongs to both.
@@ -128,8 +137,8 @@ def _as_number(n: float) -> float | int:
     return int(n) if float(n).is_integer() else float(n)
 
 
-def _validate(ns, errors, floors):
-    """Returns float arrays ns (k,), errors (k, s), floor means (k,) or None."""
+def _validate(ns, errors, keep=None):
+    """Returns float arrays ns (k,), errors (k, s) and a boolean mask keep (k,)."""
     ns = np.asarray(ns, dtype=float)
     errors = np.asarray(errors, dtype=float)
     if ns.ndim != 1:
@@ -149,29 +158,14 @@ def _validate(ns, errors, floors):
         raise ValueError(f"ns must be distinct, got {ns.tolist()}")
     if not (np.all(np.isfinite(errors)) and np.all(errors > 0)):
         raise ValueError("errors must be finite and positive (their logarithm is fitted)")
-    floor_means = None
-    if floors is not None:
-        f = np.asarray(floors, dtype=float)
-        if f.ndim == 0:
-            f = np.full(ns.shape, float(f))
-        elif f.ndim == 2 and f.shape[0] == ns.shape[0]:
-            f = f.mean(axis=1)
-        elif f.shape != ns.shape:
-            raise ValueError(
-                f"floors must be a scalar or have shape (len(ns),) or (len(ns), n_seeds), "
-                f"got {f.shape}"
-            )
-        if not np.all(np.isfinite(f)):
-            raise ValueError("floors must be finite")
-        floor_means = f
-    return ns, errors, floor_means
-
-
-def _keep(errors: np.ndarray, floor_means, floor_factor: float) -> np.ndarray:
-    """Boolean (k,) mask: mean error above ``floor_factor`` times the mean floor."""
-    if floor_means is None:
-        return np.ones(errors.shape[0], bool)
-    return errors.mean(axis=1) > floor_factor * floor_means
+    if keep is None:
+        keep = np.ones(ns.shape, bool)
+    keep = np.asarray(keep)
+    if keep.dtype != bool or keep.shape != ns.shape:
+        raise ValueError(
+            f"keep must be a boolean mask of shape {ns.shape}, got {keep.dtype} {keep.shape}"
+        )
+    return ns, errors, keep
 
 
 def _ols_slopes(x: np.ndarray, logy: np.ndarray) -> np.ndarray:
@@ -200,8 +194,7 @@ def fit_rate(
     ns,
     errors,
     *,
-    floors=None,
-    floor_factor: float = 2.0,
+    keep=None,
     n_boot: int = 2000,
     seed: int | np.random.Generator = 0,
     level: float = 0.95,
@@ -211,32 +204,26 @@ def fit_rate(
     Args:
         ns: sample sizes, shape ``[k]``, distinct and positive.
         errors: errors, shape ``[k]`` (one seed) or ``[k, s]`` (s seeds per n), positive.
-        floors: the estimator's floor: None, a scalar, or shape ``[k]`` or ``[k, s]`` (averaged
-            over seeds). Points with ``mean(errors[i]) <= floor_factor * mean(floors[i])`` are
-            dropped.
-        floor_factor: the margin above the floor a point needs to be fitted.
+        keep: boolean mask, shape ``[k]``: the points fitted (default: all). The fit applies no
+            rule of its own; a caller's inclusion rule decides.
         n_boot: bootstrap resamples for the several-seed interval.
         seed: seed (or numpy Generator) of the bootstrap; the fit is deterministic given it.
         level: nominal coverage of the interval.
 
     Returns:
-        A :class:`RateFit`; ``ns_used`` and ``dropped`` list the n values kept and dropped.
+        A :class:`RateFit`; ``ns_used`` and ``dropped`` list the n values kept and left out.
 
     Raises:
-        ValueError: on malformed input, or when fewer than two points stay above the floor.
+        ValueError: on malformed input, or when ``keep`` leaves fewer than two points.
     """
-    ns, errors, floor_means = _validate(ns, errors, floors)
+    ns, errors, keep = _validate(ns, errors, keep)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    keep = _keep(errors, floor_means, floor_factor)
     order = np.argsort(ns)
     ns, errors, keep = ns[order], errors[order], keep[order]
     dropped = tuple(_as_number(n) for n in ns[~keep])
     if keep.sum() < 2:
-        raise ValueError(
-            f"fewer than two points above {floor_factor} x the floor (dropped n = "
-            f"{list(dropped)}); enlarge the evaluation sample or the n range"
-        )
+        raise ValueError(f"fewer than two points kept (left out n = {list(dropped)})")
     ns, errors = ns[keep], errors[keep]
     k, s = errors.shape
     x = np.log(ns)
@@ -273,32 +260,30 @@ def fit_rate(
     )
 
 
-def local_slopes(ns, errors, *, floors=None, floor_factor: float = 2.0, **fit_kwargs):
+def local_slopes(ns, errors, *, keep=None, **fit_kwargs):
     """Exponents fitted separately on the lower and the upper half of the n range.
 
-    The halves split the points that survive the floor rule (sorted by n); each has
-    ``ceil(k / 2)`` points. A rate that is still approaching its asymptote shows it here: the
-    upper-half exponent is the closer one.
+    The halves split the kept points (sorted by n); each has ``ceil(k / 2)`` of them. A rate
+    that is still approaching its asymptote shows it here: the upper-half exponent is the
+    closer one.
 
     Args:
         ns: sample sizes, shape ``[k]``.
         errors: errors, shape ``[k]`` or ``[k, s]``.
-        floors: as in :func:`fit_rate`.
-        floor_factor: as in :func:`fit_rate`.
+        keep: boolean mask of the points to split, as in :func:`fit_rate` (default: all).
         **fit_kwargs: passed to :func:`fit_rate` (``n_boot``, ``seed``, ``level``).
 
     Returns:
         :class:`LocalSlopes` with the two fits.
 
     Raises:
-        ValueError: on malformed input or fewer than two points above the floor.
+        ValueError: on malformed input or fewer than two kept points.
     """
-    ns_a, errors_a, floor_means = _validate(ns, errors, floors)
-    keep = _keep(errors_a, floor_means, floor_factor)
+    ns_a, errors_a, keep = _validate(ns, errors, keep)
     idx = np.flatnonzero(keep)
     idx = idx[np.argsort(ns_a[idx])]
     if len(idx) < 2:
-        raise ValueError(f"fewer than two points above {floor_factor} x the floor")
+        raise ValueError("fewer than two points kept")
     h = math.ceil(len(idx) / 2)
     fits = [fit_rate(ns_a[part], errors_a[part], **fit_kwargs) for part in (idx[:h], idx[-h:])]
     return LocalSlopes(lower=fits[0], upper=fits[1])
@@ -346,7 +331,7 @@ def pairwise_slopes(
     Returns:
         ``k - 1`` :class:`PairSlope` records in increasing n.
     """
-    ns, errors, _ = _validate(ns, errors, None)
+    ns, errors, _ = _validate(ns, errors)
     order = np.argsort(ns)
     ns, errors = ns[order], errors[order]
     k, s = errors.shape
@@ -412,12 +397,12 @@ def two_term_fit(ns, errors, d: int) -> TwoTermFit:
     Raises:
         ValueError: on fewer than three sizes.
     """
-    ns, errors, _ = _validate(ns, errors, None)
+    ns, errors, _ = _validate(ns, errors)
     if len(ns) < 3:
         raise ValueError(f"a two-term fit needs at least 3 sizes, got {len(ns)}")
     order = np.argsort(ns)
     ns, y = ns[order], errors[order].mean(axis=1)
-    p = predicted_exponent(d)
+    p = reference_exponent("idm", d)
     basis = np.stack([ns**p, ns**-0.5], axis=1)
     (a, b), *_ = np.linalg.lstsq(basis / y[:, None], np.ones_like(y), rcond=None)
     model = basis @ np.array([a, b])

@@ -1,14 +1,19 @@
 """Figures stay readable at the smallest sweep: two n values, one seed, a single spike."""
 
 import math
+from dataclasses import replace as dataclasses_replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from experiments import plots
+from experiments.figures import rate as plots
+from experiments.figures import style
 from experiments.helpers.fits import fit_table
 from experiments.helpers.rows import NearestRow, Row, columns
+from experiments.helpers.schemas import FitConfig
+
+SETTINGS = FitConfig(n_boot=100)
 
 
 def _rows(ns, seeds=1, manifold="circle", d=1, methods=("idm", "train")):
@@ -32,11 +37,11 @@ def drawn(monkeypatch):
     """The figures the plots module would save, drawn and kept open for inspection."""
     figs = []
 
-    def keep(fig, path):
+    def keep(fig, path, **_):
         fig.canvas.draw()
         figs.append(fig)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(style, "save", keep)
     yield figs
     for fig in figs:
         plt.close(fig)
@@ -53,9 +58,9 @@ def _texts(fig) -> str:
 
 def test_two_n_one_seed_rate_figure_is_labelled_and_honest(drawn, tmp_path):
     rows = _rows([16, 32])
-    fits = fit_table(rows, n_boot=100)
+    fits = fit_table(rows, SETTINGS)
     assert all(math.isnan(v) for f in fits for v in f["ci"])  # OLS at two points: no interval
-    plots.rate_figure(rows, fits, tmp_path / "rate.png")
+    plots.rate_figure(rows, fits, tmp_path / "rate.png", SETTINGS)
     (fig,) = drawn
     (ax,) = fig.axes  # no panel of local slopes: two n give one slope, the exponent itself
     assert _labels(ax.xaxis) == ["16", "32"]
@@ -67,7 +72,7 @@ def test_two_n_one_seed_rate_figure_is_labelled_and_honest(drawn, tmp_path):
 def test_slope_panels_say_why_they_are_empty(drawn, tmp_path):
     """A panel with 3 n has slopes; its neighbour with 2 n says why it has none."""
     rows = _rows([16, 24, 32], seeds=2) + _rows([16, 32], seeds=2, manifold="sphere", d=2)
-    plots.rate_figure(rows, fit_table(rows, n_boot=100), tmp_path / "rate.png")
+    plots.rate_figure(rows, fit_table(rows, SETTINGS), tmp_path / "rate.png", SETTINGS)
     (fig,) = drawn
     top_circle, top_sphere, slopes_circle, slopes_sphere = fig.axes
     assert _labels(top_circle.xaxis) == ["16", "24", "32"]
@@ -97,3 +102,93 @@ def test_memorization_histogram_reaches_exact_copies(drawn, tmp_path):
     assert ax.get_xlim()[0] < plots._ZERO < ax.get_xlim()[1]
     assert "below 1e-12 drawn at 1e-12" in ax.get_xlabel()
     assert np.isclose(sum(p.get_height() for p in ax.patches), 6)
+
+
+def _copy_run(src, dst, edit):
+    """rows.csv and an edited summary.json of a committed run, in ``dst``."""
+    import json
+    import shutil
+
+    from experiments.helpers import store
+
+    shutil.copy(src / "rows.csv", dst / "rows.csv")
+    summary = json.loads((src / "summary.json").read_text())
+    edit(summary)
+    store.write_json(dst / "summary.json", summary)
+    return summary
+
+
+def _line_through(ax, x, y) -> bool:
+    return any(
+        len(line.get_xdata()) == len(x)
+        and np.allclose(line.get_xdata(), x)
+        and np.allclose(line.get_ydata(), y, rtol=1e-12)
+        for line in ax.lines
+    )
+
+
+def test_redrawn_figure_draws_the_summary_fits_and_rule(drawn, tmp_path):
+    """plots.redraw draws the fit table and settings summary.json recorded, with no refit.
+
+    In a copy of results/trained, the recorded floor factor and one recorded fit are changed:
+    the drawn floor-rule line and fitted line follow the summary, not the rows.
+    """
+    from pathlib import Path
+
+    from experiments import plots as cli
+
+    src = Path(__file__).resolve().parents[1] / "results" / "trained"
+
+    key = ("circle", 100, "trained")
+
+    def edit(summary):
+        summary["fit_settings"]["floor_factor"] = 5.0
+        f = next(f for f in summary["fits"] if (f["manifold"], f["D"], f["method"]) == key)
+        f.update(exponent=-0.9, intercept=1.5)
+
+    summary = _copy_run(src, tmp_path, edit)
+    assert "rate.png" in cli.redraw(tmp_path)
+    fig = drawn[0]
+    circle = next(ax for ax in fig.axes if ax.get_title() == "circle (d = 1, D = 100)")
+    f = next(f for f in summary["fits"] if (f["manifold"], f["D"], f["method"]) == key)
+    xu = np.array(f["ns_used"], float)
+    assert _line_through(circle, xu, np.exp(1.5) * xu**-0.9)  # the edited fit, as recorded
+    texts = "\n".join(t.get_text() for t in circle.get_legend().texts)
+    assert "trained: -0.900" in texts
+    fig_legend = "\n".join(t.get_text() for leg in fig.legends for t in leg.texts)
+    assert "5x trained floor" in fig_legend
+    floors = [
+        ln
+        for ln in circle.lines
+        if ln.get_linestyle() == "--" and ln.get_label().startswith("trained plug-in")
+    ]
+    (floor,) = floors
+    assert _line_through(circle, floor.get_xdata(), 5.0 * floor.get_ydata())
+    # The bracket evaluator ran in every panel: no grey band, and titles name the circle.
+    assert not any(
+        c.get_label() == "plug-in floor (mean)" for ax in fig.axes for c in ax.collections
+    )
+    assert {ax.get_title() for ax in fig.axes} >= {"circle (d = 1, D = 2)", "sphere (d = 2, D = 3)"}
+
+
+def test_sphere_d1_is_titled_circle_and_bracket_panels_have_no_floor_band(drawn, tmp_path):
+    rows = [
+        dataclasses_replace(r, manifold="sphere", w1_kind="bracket", evaluator="bracket")
+        for r in _rows([16, 32, 64], seeds=2)
+    ]
+    plots.rate_figure(rows, fit_table(rows, SETTINGS), tmp_path / "rate.png", SETTINGS)
+    top = drawn[0].axes[0]
+    assert top.get_title() == "circle (d = 1)"
+    assert not top.collections or all(
+        c.get_label() != "plug-in floor (mean)" for c in top.collections
+    )
+    plain = _rows([16, 32, 64], seeds=2)  # plug-in rows: the floor band is drawn
+    plots.rate_figure(plain, fit_table(plain, SETTINGS), tmp_path / "rate.png", SETTINGS)
+    assert any(c.get_label() == "plug-in floor (mean)" for c in drawn[1].axes[0].collections)
+
+
+def test_redraw_refuses_a_directory_without_a_fit_table(tmp_path):
+    from experiments import plots as cli
+
+    with pytest.raises(FileNotFoundError, match="experiments.collect"):
+        cli.redraw(tmp_path)

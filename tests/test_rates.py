@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from idm.rates import fit_rate, local_slopes, predicted_exponent, two_term_fit
+from experiments.helpers.inclusion import above_floor
+from experiments.helpers.schemas import FitConfig
+from idm.rates import fit_rate, local_slopes, reference_exponent, two_term_fit
 
 NS = 2.0 ** np.arange(7, 14)  # the CPU default grid, 2^7 .. 2^13
 
@@ -79,19 +81,24 @@ def test_floor_points_are_dropped_and_recorded():
     clean = _power_law(rng, -0.5, seeds=5, noise=0.05)
     floor = 0.7 * (2.0**12) ** -0.5 / 1.5  # the two largest n sit within 2x of it
     errors = np.sqrt(clean**2 + floor**2)  # a floor that flattens the curve
-    fit = fit_rate(NS, errors, floors=np.full((len(NS), 5), floor))
+    keep = above_floor(errors, np.full((len(NS), 5), floor), 2.0)
+    fit = fit_rate(NS, errors, keep=keep)
     assert fit.dropped == (4096, 8192)
     assert fit.ns_used == (128, 256, 512, 1024, 2048)
     assert fit.ci[0] - 0.05 <= -0.5 <= fit.ci[1] + 0.05
     # Without the floor rule the flattened points bias the exponent upwards.
     assert fit_rate(NS, errors).exponent > fit.exponent
-    # A scalar floor and a per-n floor act alike; the input order does not matter.
+    # A per-n floor and a per-seed floor act alike; the input order does not matter.
     perm = np.random.default_rng(4).permutation(len(NS))
-    fit_perm = fit_rate(NS[perm], errors[perm], floors=floor)
+    fit_perm = fit_rate(
+        NS[perm], errors[perm], keep=above_floor(errors[perm], np.full(len(NS), floor), 2.0)
+    )
     assert fit_perm.ns_used == fit.ns_used
     np.testing.assert_allclose(fit_perm.exponent, fit.exponent, rtol=1e-12)
-    with pytest.raises(ValueError, match="fewer than two points"):
-        fit_rate(NS, errors, floors=1.0)
+    with pytest.raises(ValueError, match="fewer than two points kept"):
+        fit_rate(NS, errors, keep=above_floor(errors, np.ones(len(NS)), 2.0))
+    with pytest.raises(ValueError, match="boolean mask"):
+        fit_rate(NS, errors, keep=np.ones(len(NS)))
 
 
 def test_local_slopes_split_the_kept_range():
@@ -103,7 +110,7 @@ def test_local_slopes_split_the_kept_range():
     assert ls.lower.exponent < ls.upper.exponent < -0.4
     assert abs(ls.upper.exponent + 0.4) < abs(ls.lower.exponent + 0.4)
     # With a floor the halves split what is kept.
-    ls_floor = local_slopes(NS, errors, floors=errors[-1] / 2 * 1.01)
+    ls_floor = local_slopes(NS, errors, keep=NS < NS[-1])
     assert ls_floor.upper.ns_used[-1] == 4096
     assert set(ls_floor.to_dict()) == {"lower", "upper"}
 
@@ -132,9 +139,19 @@ def test_validation_messages(ns, errors, match):
         fit_rate(ns, errors)
 
 
-def test_predicted_exponent():
-    assert predicted_exponent(1) == pytest.approx(-0.4)
-    assert predicted_exponent(2) == pytest.approx(-1 / 3)
+def test_reference_exponent_is_one_function_for_every_method():
+    assert reference_exponent("idm", 1) == pytest.approx(-0.4)
+    assert reference_exponent("idm", 2) == pytest.approx(-1 / 3)
+    assert reference_exponent("train", 1) == reference_exponent("dm", 2) == -0.5
+    assert reference_exponent("train", 4) == -0.25
+    assert reference_exponent("kde", 2) is None
+    assert reference_exponent("early_stop", 2) is None
+    import experiments.helpers.fits as fits
+    import idm.rates as rates
+
+    # One definition: the fit table and the figures use the library's, none of their own.
+    assert not hasattr(rates, "predicted_exponent")
+    assert fits.reference_exponent is rates.reference_exponent
 
 
 def _rows(method, distance, *, seeds=5, noise=0.02, seed=0):
@@ -161,14 +178,16 @@ def test_fit_table_fits_the_floor_free_distance_to_the_manifold():
     sigma^4-like correction (1 + 3 n^-0.4) shows as an upper-half slope closer to -0.4."""
     from experiments.helpers.fits import fit_table
 
-    (pure,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4), n_boot=500)
+    (pure,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4), FitConfig(n_boot=500))
     b = pure["distance_to_manifold"]
     assert b["ci"][0] <= -0.4 <= b["ci"][1]
     assert b["ns_used"] == list(NS)
-    (corr,) = fit_table(_rows("idm", lambda n: 0.7 * n**-0.4 * (1 + 3 * n**-0.4)), n_boot=500)
+    (corr,) = fit_table(
+        _rows("idm", lambda n: 0.7 * n**-0.4 * (1 + 3 * n**-0.4)), FitConfig(n_boot=500)
+    )
     halves = corr["distance_to_manifold"]["local_slopes"]
     assert abs(halves["upper"]["exponent"] + 0.4) < abs(halves["lower"]["exponent"] + 0.4)
-    (train,) = fit_table(_rows("train", lambda n: 1e-3), n_boot=500)
+    (train,) = fit_table(_rows("train", lambda n: 1e-3), FitConfig(n_boot=500))
     assert "distance_to_manifold" not in train
 
 
@@ -194,7 +213,7 @@ def test_fit_uses_only_points_whose_error_bar_is_small():
         dataclasses.replace(r, w1_kind="bracket", w1_error=(0.3 if r.n == NS[-1] else 0.01) * r.w1)
         for r in _rows("idm", lambda n: 0.7 * n**-0.4)
     ]
-    (entry,) = fit_table(rows, n_boot=200, max_rel_error=0.1)
+    (entry,) = fit_table(rows, FitConfig(n_boot=200, max_rel_error=0.1))
     assert entry["ns_used"] == [int(n) for n in NS[:-1]]
     assert entry["dropped"] == [int(NS[-1])]
     assert entry["rel_errors"][str(int(NS[-1]))] == pytest.approx(0.3)
@@ -205,7 +224,7 @@ def test_fit_uses_only_points_whose_error_bar_is_small():
 def test_two_term_fit_recovers_planted_coefficients(d):
     """err = 0.7 n^(-2/(d+4)) + 2 n^(-1/2): the fit returns both, with no residual."""
     ns = np.array([1e3, 3e3, 1e4, 3e4, 1e5])
-    err = 0.7 * ns ** predicted_exponent(d) + 2.0 * ns**-0.5
+    err = 0.7 * ns ** reference_exponent("idm", d) + 2.0 * ns**-0.5
     fit = two_term_fit(ns, np.stack([err, err], axis=1), d)
     assert fit.a == pytest.approx(0.7, rel=1e-9)
     assert fit.b == pytest.approx(2.0, rel=1e-9)

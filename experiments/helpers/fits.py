@@ -3,9 +3,9 @@
 Pure functions of :class:`~experiments.helpers.rows.Row` lists (no JAX, no files):
 
 * :func:`fit_table`: per (manifold, d, D, method) the fitted W1 exponent with its 95% interval
-  (``idm.rates.fit_rate``, bootstrap over seeds), the n used and dropped (within
-  ``floor_factor`` of the evaluation floor, or invalid), the lower / upper half local slopes,
-  and for IDM the floor-free fit of its mean distance to the manifold;
+  (``idm.rates.fit_rate``, bootstrap over seeds), the n used and dropped (by the rules of
+  :mod:`experiments.helpers.inclusion`), the lower / upper half local slopes, and for IDM the
+  floor-free fit of its mean distance to the manifold;
 * :func:`crossover`: where IDM's W1 is below the training set's (semidiscrete evaluator);
 * :func:`labelled`: rows of one method with several bandwidth constants kept apart;
 * :func:`markdown`: the README's tables from a summary.
@@ -20,9 +20,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from experiments.helpers import store
+from experiments.helpers import inclusion, store
 from experiments.helpers.rows import Row
-from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent, two_term_fit
+from experiments.helpers.schemas import FitConfig
+from idm.rates import fit_rate, local_slopes, pairwise_slopes, reference_exponent, two_term_fit
 from idm.samplers import METHODS
 
 __all__ = [
@@ -34,14 +35,11 @@ __all__ = [
     "markdown",
     "mean_band",
     "ordered",
-    "reference_exponent",
 ]
 
 # Methods whose samples leave the manifold by a bandwidth-driven bias (IDM's O(sigma^2) pull
 # toward the local mean); their mean distance to the manifold gets its own fit.
 BIAS_METHODS = ("idm",)
-# Kinds of W1 rows whose error bar decides whether a point enters the fit (the others: the floor).
-ERROR_BAR_KINDS = ("bracket", "extrapolated")
 
 
 def group_key(row) -> tuple:
@@ -52,21 +50,6 @@ def group_key(row) -> tuple:
 def base_method(label: str) -> str:
     """The method of a label such as ``"idm c=0.5"``."""
     return label.split()[0]
-
-
-def reference_exponent(method: str, d: int) -> float | None:
-    """The exponent each method is compared with.
-
-    idm: -2/(d+4) (the paper's rate); train and dm (copies of training points): the empirical
-    measure's -1/max(d, 2) (d = 2 up to a log factor); early_stop and kde: None (their error is
-    ambient noise of size sigma sqrt(D), not a rate in n alone).
-    """
-    method = base_method(method)  # a label "idm c=0.5" compares like "idm"
-    if method == "idm":
-        return predicted_exponent(d)
-    if method in ("train", "dm"):
-        return -1.0 / max(d, 2)
-    return None
 
 
 def labelled(rows: list[Row]) -> list[Row]:
@@ -112,8 +95,8 @@ def mean_band(grp: list[Row], key: str, x: str = "n"):
 def _matrix(rows: list[Row], key: str):
     """Pivots rows of one method to ns (k,), values (k, s) over the seeds present at every n.
 
-    Returns ns, values, floors, and the n dropped for a missing, non-finite or unconverged
-    entry.
+    Returns ns, values, floors, the largest relative W1 error bar per n, and the n dropped by
+    :func:`experiments.helpers.inclusion.usable` (a missing, non-finite or unconverged entry).
     """
     cells = defaultdict(dict)
     for r in rows:
@@ -122,14 +105,12 @@ def _matrix(rows: list[Row], key: str):
     ns, vals, floors, rel, bad = [], [], [], [], []
     for n in sorted(cells):
         cell = [cells[n][s] for s in seeds]
-        v = np.array([getattr(c, key) for c in cell], float)
-        f = np.array([c.w1_floor for c in cell], float)
-        if not (np.all(np.isfinite(v)) and np.all(v > 0) and all(c.converged for c in cell)):
+        if not inclusion.usable(cell, key):
             bad.append(n)
             continue
         ns.append(n)
-        vals.append(v)
-        floors.append(f)
+        vals.append(np.array([getattr(c, key) for c in cell], float))
+        floors.append(np.array([c.w1_floor for c in cell], float))
         rel.append(max(c.w1_error / c.w1 for c in cell) if key == "w1" else 0.0)
     return np.array(ns), np.array(vals), np.array(floors), np.array(rel), bad
 
@@ -157,93 +138,82 @@ def _component_fit(grp: list[Row], key: str, n_boot: int) -> dict | None:
     }
 
 
-def fit_table(
-    rows: list[Row],
-    *,
-    floor_factor: float = 2.0,
-    n_boot: int = 2000,
-    max_rel_error: float = 0.1,
-) -> list[dict]:
+def fit_table(rows: list[Row], settings: FitConfig | None = None) -> list[dict]:
     """Fitted W1 exponents per (manifold, d, D, method), JSON-ready.
 
-    Which points enter: rows measured with an error bar (``ERROR_BAR_KINDS``: the law
-    evaluators) where every seed's error bar is under ``max_rel_error`` of its value; plug-in
-    rows above ``floor_factor`` times their floor.
+    Which points enter: :mod:`experiments.helpers.inclusion` (rows measured with an error bar
+    where every seed's bar is under ``settings.max_rel_error`` of its value; plug-in rows above
+    ``settings.floor_factor`` times their floor); ``settings.n_boot`` bootstrap resamples.
 
     Each entry: manifold, d, D, method, predicted_exponent (-2/(d+4)), reference_exponent (see
-    :func:`reference_exponent`), exponent, ci, se, interval, ns_used, n_range, dropped (the
-    points the rule left out), rule, rel_errors (the largest relative error bar per n),
-    dropped_invalid (missing, non-finite or unconverged), local_slopes (lower and upper half of
-    the used n range), slopes_per_doubling (between consecutive used n, with intervals),
-    bracket_ends (the exponents of the error bars' lower and upper ends over the same n), and
-    for IDM two_term (``a n^(-2/(d+4)) + b n^(-1/2)`` over the used n, with its residual:
-    :func:`idm.rates.two_term_fit`) and the floor-free parts: distance_to_manifold (the radial
-    bias) and, on the circle, tangential (W1 along the circle of the projected law); or
-    ``error`` when no fit exists.
+    :func:`idm.rates.reference_exponent`), exponent, ci, se, interval, ns_used, n_range,
+    dropped (the points the rule left out), rule, rel_errors (the largest relative error bar
+    per n), dropped_invalid (missing, non-finite or unconverged), local_slopes (lower and upper
+    half of the used n range), slopes_per_doubling (between consecutive used n, with
+    intervals), bracket_ends (the exponents of the error bars' lower and upper ends over the
+    same n), and for IDM two_term (``a n^(-2/(d+4)) + b n^(-1/2)`` over the used n, with its
+    residual: :func:`idm.rates.two_term_fit`) and the floor-free parts: distance_to_manifold
+    (the radial bias) and, on the circle, tangential (W1 along the circle of the projected
+    law); or ``error`` when no fit exists.
     """
+    settings = FitConfig() if settings is None else settings
     groups = defaultdict(list)
     for r in labelled(rows):
         groups[(*group_key(r), r.method)].append(r)
-    table = []
-    for (manifold, d, D, method), grp in sorted(groups.items()):
-        ns, vals, floors, rel, bad = _matrix(grp, "w1")
-        by_error = bool(grp) and all(r.w1_kind in ERROR_BAR_KINDS for r in grp)
-        entry = {
-            "manifold": manifold,
-            "d": d,
-            "D": D,
-            "method": method,
-            "predicted_exponent": predicted_exponent(d),
-            "reference_exponent": reference_exponent(method, d),
-            "n_seeds": int(vals.shape[1]) if vals.ndim == 2 else 0,
-            "dropped_invalid": bad,
-        }
-        if by_error:
-            keep = rel < max_rel_error
-            entry["rule"] = f"error bar < {max_rel_error:g} of the value"
-            entry["rel_errors"] = {str(int(n)): float(e) for n, e in zip(ns, rel, strict=True)}
-            dropped_error = [int(n) for n in ns[~keep]]
-            ns, vals, floors = ns[keep], vals[keep], floors[keep]
-            kw = {}
-        else:
-            entry["rule"] = f"mean W1 > {floor_factor:g} x floor"
-            kw = {"floors": floors, "floor_factor": floor_factor}
-        try:
-            if by_error and len(ns) < 2:
-                raise ValueError(
-                    f"fewer than two n with every error bar under {max_rel_error:g} of the value"
-                )
-            fit = fit_rate(ns, vals, n_boot=n_boot, **kw)
-        except ValueError as e:
-            entry["error"] = str(e)
-            if by_error:
-                entry["dropped"] = dropped_error
-            _floor_free_parts(entry, grp, method, n_boot)  # they need no W1 error bar
-            table.append(entry)
-            continue
-        entry.update(
-            exponent=fit.exponent,
-            intercept=fit.intercept,
-            ci=list(fit.ci),
-            se=fit.se,
-            interval=fit.interval,
-            ns_used=list(fit.ns_used),
-            n_range=[fit.ns_used[0], fit.ns_used[-1]],
-            dropped=sorted(list(fit.dropped) + (dropped_error if by_error else [])),
-        )
-        if len(fit.ns_used) >= 3:
-            entry["local_slopes"] = _halves(local_slopes(ns, vals, n_boot=n_boot, **kw))
-        used = np.isin(ns, np.asarray(fit.ns_used, float))
-        if used.sum() >= 2:
-            pairs = pairwise_slopes(ns[used], vals[used], n_boot=n_boot)
-            entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
-        if by_error and len(fit.ns_used) >= 2:
-            entry["bracket_ends"] = _bracket_ends(grp, fit.ns_used, n_boot)
-        if used.sum() >= 3 and method == "idm":
-            entry["two_term"] = two_term_fit(ns[used], vals[used], d).to_dict()
-        _floor_free_parts(entry, grp, method, n_boot)
-        table.append(entry)
-    return table
+    return [_fit_entry(key, grp, settings) for key, grp in sorted(groups.items())]
+
+
+def _fit_entry(key: tuple, grp: list[Row], settings: FitConfig) -> dict:
+    """One method's entry of the fit table: header, selection, the W1 fit and its companions."""
+    manifold, d, D, method = key
+    ns, vals, floors, rel, bad = _matrix(grp, "w1")
+    error_bar = inclusion.by_error_bar(grp)
+    entry = {
+        "manifold": manifold,
+        "d": d,
+        "D": D,
+        "method": method,
+        "predicted_exponent": reference_exponent("idm", d),
+        "reference_exponent": reference_exponent(base_method(method), d),
+        "n_seeds": int(vals.shape[1]) if vals.ndim == 2 else 0,
+        "dropped_invalid": bad,
+    }
+    chosen = inclusion.select(ns, vals, floors, rel, error_bar=error_bar, settings=settings)
+    entry["rule"] = chosen.rule
+    if error_bar:
+        entry["rel_errors"] = {str(int(n)): float(e) for n, e in zip(ns, rel, strict=True)}
+    if chosen.too_few:
+        entry["error"] = chosen.too_few
+        if error_bar:
+            entry["dropped"] = [int(n) for n in ns[~chosen.keep]]
+    else:
+        _w1_fit(entry, grp, ns, vals, chosen.keep, error_bar, settings.n_boot)
+    _floor_free_parts(entry, grp, method, settings.n_boot)  # they need no W1 error bar
+    return entry
+
+
+def _w1_fit(entry: dict, grp, ns, vals, keep, error_bar: bool, n_boot: int) -> None:
+    """The W1 fit over the kept n, its local slopes, bracket ends and (IDM) two-term fit."""
+    fit = fit_rate(ns, vals, keep=keep, n_boot=n_boot)
+    entry.update(
+        exponent=fit.exponent,
+        intercept=fit.intercept,
+        ci=list(fit.ci),
+        se=fit.se,
+        interval=fit.interval,
+        ns_used=list(fit.ns_used),
+        n_range=[fit.ns_used[0], fit.ns_used[-1]],
+        dropped=sorted(fit.dropped),
+    )
+    if len(fit.ns_used) >= 3:
+        entry["local_slopes"] = _halves(local_slopes(ns, vals, keep=keep, n_boot=n_boot))
+    if keep.sum() >= 2:
+        pairs = pairwise_slopes(ns[keep], vals[keep], n_boot=n_boot)
+        entry["slopes_per_doubling"] = [p.to_dict() for p in pairs]
+    if error_bar:
+        entry["bracket_ends"] = _bracket_ends(grp, fit.ns_used, n_boot)
+    if keep.sum() >= 3 and entry["method"] == "idm":
+        entry["two_term"] = two_term_fit(ns[keep], vals[keep], entry["d"]).to_dict()
 
 
 def _bracket_ends(grp: list[Row], ns_used, n_boot: int) -> dict:

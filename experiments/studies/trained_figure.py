@@ -135,7 +135,7 @@ def figure(rows, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.plots import COLORS, MARKERS
+    from experiments.figures.style import COLORS, MARKERS
 
     g = _groups(rows)
     legend = False
