@@ -7,12 +7,12 @@ objects of :mod:`idm.memorization`, :mod:`idm.neighbours` and :mod:`idm.w1`.
 from idm import memorization as _memorization
 from idm.memorization import *  # noqa: F403
 from idm.neighbours import nearest_distances
-from idm.w1 import W1NotConverged, W1Result, w1, w1_floor, w1_result
+from idm.w1 import W1Estimate, W1NotConverged, w1, w1_floor, w1_result
 
 __all__ = [
     *_memorization.__all__,
+    "W1Estimate",
     "W1NotConverged",
-    "W1Result",
     "nearest_distances",
     "w1",
     "w1_floor",

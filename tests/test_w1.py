@@ -75,9 +75,12 @@ def test_sinkhorn_within_one_percent_of_exact_and_bracketed(key, case):
     assert below(res.lower, exact, 1e-9)
     assert below(exact, res.upper, 1e-9)
     assert res.upper - res.lower <= 0.01 * res.lower + 1e-5 * 4
-    assert 0 < res.epsilon <= 0.01 * res.lower * 1.0001 or res.epsilon <= 1e-4
-    assert res.n_iters > 0
-    assert res.marginal_error < 1e-2
+    assert (
+        0 < res.diagnostics["epsilon"] <= 0.01 * res.lower * 1.0001
+        or res.diagnostics["epsilon"] <= 1e-4
+    )
+    assert res.diagnostics["n_iters"] > 0
+    assert res.diagnostics["marginal_error"] < 1e-2
     assert w1.w1(x, y) == res.value
 
 
@@ -128,7 +131,7 @@ def test_unconverged_solve_is_flagged_and_warns(key):
     with pytest.warns(w1.W1NotConverged):
         res = w1.w1_result(x, y, max_iterations=30)
     assert not res.converged
-    assert res.n_iters <= 30 + 100 + 10
+    assert res.diagnostics["n_iters"] <= 30 + 100 + 10
     assert between(res.lower, emd(x, y), res.upper)  # even then the bracket holds
     with pytest.warns(w1.W1NotConverged):
         w1.w1(x, y, max_iterations=30)
@@ -140,7 +143,7 @@ def test_unconverged_solve_is_flagged_and_warns(key):
 def test_fixed_epsilon_is_honoured(key):
     x, y = _clouds(key, "vmf_vs_uniform")
     res = w1.w1_result(x, y, epsilon=0.05, warn=False)
-    assert res.epsilon == 0.05
+    assert res.diagnostics["epsilon"] == 0.05
     exact = emd(x, y)
     assert between(res.lower, exact, res.upper)
     assert res.value > exact  # the entropic plan overshoots at a large eps
@@ -190,9 +193,12 @@ def test_online_path_equals_dense_at_m2000(key):
     kw = dict(epsilon=0.01, max_iterations=50, dtype=jnp.float64, warn=False)
     dense = w1.w1_result(x, y, **kw)
     online = w1.w1_result(x, y, batch_size=256, **kw)
-    assert dense.n_iters == online.n_iters
-    for field in ("value", "lower", "upper", "marginal_error"):
+    assert dense.diagnostics["n_iters"] == online.diagnostics["n_iters"]
+    for field in ("value", "lower", "upper"):
         np.testing.assert_allclose(getattr(online, field), getattr(dense, field), rtol=1e-8)
+    np.testing.assert_allclose(
+        online.diagnostics["marginal_error"], dense.diagnostics["marginal_error"], rtol=1e-8
+    )
     exact = emd(x, y)
     assert between(online.lower, exact, online.upper)
 

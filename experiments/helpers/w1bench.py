@@ -109,9 +109,7 @@ def bench_w1(
                 sinkhorn_upper=res.upper,
                 rel_err=(res.value - exact) / exact,
                 converged=bool(res.converged),
-                n_iters=res.n_iters,
-                epsilon=res.epsilon,
-                marginal_error=res.marginal_error,
+                **{k: res.diagnostics[k] for k in ("n_iters", "epsilon", "marginal_error")},
                 sinkhorn_s=sk_s,
                 sinkhorn_warm=warm,
                 sinkhorn_over_pot=sk_s / pot_s,
@@ -136,7 +134,8 @@ with warnings.catch_warnings():
     res = w1.w1_result(x, y, max_iterations=iters, stage_iterations=iters)
 secs = time.perf_counter() - t0
 print(dumps(dict(kind="evaluator_memory", m=m, D=D, x64=bool(jax.config.jax_enable_x64),
-    n_iters=res.n_iters, seconds=secs, value=res.value, lower=res.lower, upper=res.upper,
+    n_iters=res.diagnostics["n_iters"], seconds=secs, value=res.value, lower=res.lower,
+    upper=res.upper,
     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)))
 """
 
@@ -174,8 +173,8 @@ def large_row(m: int, key, *, cloud="sphere_idm", D=3, **w1_kwargs) -> dict:
         sinkhorn_lower=res.lower,
         sinkhorn_upper=res.upper,
         converged=bool(res.converged),
-        n_iters=res.n_iters,
-        epsilon=res.epsilon,
+        n_iters=res.diagnostics["n_iters"],
+        epsilon=res.diagnostics["epsilon"],
         sinkhorn_s=secs,
         peak_device_bytes=stats.get("peak_bytes_in_use"),
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

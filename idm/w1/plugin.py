@@ -14,14 +14,14 @@ import warnings
 import jax
 import numpy as np
 
-from idm.w1._record import W1NotConverged, W1Result
+from idm.w1._record import W1Estimate, W1NotConverged
 from idm.w1.exact import exact
 from idm.w1.sinkhorn import sinkhorn
 
 __all__ = ["w1", "w1_floor", "w1_result"]
 
 
-def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Result:
+def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Estimate:
     r"""W1 between the uniform measures on two point clouds, with diagnostics.
 
     Args:
@@ -53,7 +53,7 @@ def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Result:
             expanded assignment (larger ones: POT's network simplex).
 
     Returns:
-        A :class:`W1Result`.
+        A :class:`W1Estimate`.
     """
     if method == "sinkhorn":
         res = sinkhorn(x, y, **kwargs)
@@ -63,14 +63,14 @@ def w1_result(x, y, *, method="sinkhorn", warn=True, **kwargs) -> W1Result:
         raise ValueError(f"method must be 'sinkhorn' or 'exact', got {method!r}")
     if not np.isfinite(res.value):
         raise FloatingPointError(
-            f"W1 by {res.method} is not finite ({res.value}) after {res.n_iters} iterations "
-            f"(epsilon {res.epsilon})"
+            f"W1 by {res.method} is not finite ({res.value}); diagnostics {dict(res.diagnostics)}"
         )
     if warn and not res.converged and res.method == "sinkhorn":
+        info = res.diagnostics
         warnings.warn(
             f"W1 by Sinkhorn not certified: value {res.value:.6g}, bracket "
-            f"[{res.lower:.6g}, {res.upper:.6g}], eps {res.epsilon:.3g}, "
-            f"{res.n_iters} iterations, marginal error {res.marginal_error:.2g}",
+            f"[{res.lower:.6g}, {res.upper:.6g}], eps {info['epsilon']:.3g}, "
+            f"{info['n_iters']} iterations, marginal error {info['marginal_error']:.2g}",
             W1NotConverged,
             stacklevel=2,
         )
@@ -82,7 +82,7 @@ def w1(x, y, *, method="sinkhorn", **kwargs) -> float:
     return w1_result(x, y, method=method, **kwargs).value
 
 
-def w1_floor(key, sampler, m, *, method="sinkhorn", **kwargs) -> W1Result:
+def w1_floor(key, sampler, m, *, method="sinkhorn", **kwargs) -> W1Estimate:
     """The evaluator's own floor: W1 between two independent population samples of size m.
 
     Args:
@@ -93,7 +93,7 @@ def w1_floor(key, sampler, m, *, method="sinkhorn", **kwargs) -> W1Result:
         **kwargs: as in :func:`w1_result`.
 
     Returns:
-        A :class:`W1Result`; report its ``value`` beside every W1 measured at this m.
+        A :class:`W1Estimate`; report its ``value`` beside every W1 measured at this m.
     """
     k1, k2 = jax.random.split(key)
     return w1_result(sampler(k1, m), sampler(k2, m), method=method, **kwargs)

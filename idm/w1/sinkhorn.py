@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from idm._backend import backend_block, work_dtype
 from idm._geometry import sq_dists
 from idm._ott import ensure_online_mode, gemm_euclidean
-from idm.w1._record import W1Result, check_clouds
+from idm.w1._record import W1Estimate, check_clouds
 
 __all__ = ["sinkhorn"]
 
@@ -203,6 +203,14 @@ def _dense_cost(x, y):
     return jnp.sqrt(sq_dists(x, y, nx, ny))
 
 
+def _estimate(value, lower, upper, certified, n_iters, eps, merr) -> W1Estimate:
+    return W1Estimate(
+        value, lower, upper, (upper - lower) / 2, "sinkhorn", bool(certified),
+        lower_by="dual", upper_by="rounded plan",
+        diagnostics={"n_iters": n_iters, "epsilon": eps, "marginal_error": merr},
+    )  # fmt: skip
+
+
 def sinkhorn(
     x,
     y,
@@ -220,8 +228,8 @@ def sinkhorn(
     dtype=None,
     momentum=True,
     block=None,
-) -> W1Result:
-    """Certified Sinkhorn W1 between the uniform measures on ``x`` and ``y``.
+) -> W1Estimate:
+    r"""Certified Sinkhorn W1 between the uniform measures on ``x`` and ``y``.
 
     Options (see the module docstring for the algorithm; :func:`idm.w1.w1_result` documents
     each one): ``rtol``, ``atol``, ``epsilon``, ``threshold``, ``min_threshold``,
@@ -229,7 +237,11 @@ def sinkhorn(
     ``dense_max``, ``dtype``, ``momentum``, ``block``.
 
     Returns:
-        A :class:`W1Result` whose ``[lower, upper]`` holds whether or not it converged.
+        A :class:`~idm.w1.W1Estimate` whose ``[lower, upper]`` holds whether or not it
+        converged (``lower_by="dual"``, ``upper_by="rounded plan"``, ``error`` half its
+        width), with ``diagnostics`` ``n_iters`` (over all stages), ``epsilon`` (the final
+        absolute one) and ``marginal_error`` (:math:`|P1 - a|_1 + |P^\top 1 - b|_1` of the
+        plan).
     """
     wd = work_dtype()
     x = jnp.asarray(x, wd)
@@ -239,7 +251,7 @@ def sinkhorn(
     diam = float(diam)
     n, m = x.shape[0], y.shape[0]
     if diam == 0.0:  # every point at the same place
-        return W1Result(0.0, True, 0, "sinkhorn", 0.0, 0.0, 0.0, 0.0)
+        return _estimate(0.0, 0.0, 0.0, True, 0, 0.0, 0.0)
     atol = 1e-5 * diam if atol is None else float(atol)
     dense = batch_size is None and n * m <= dense_max
     if not dense:
@@ -314,4 +326,4 @@ def sinkhorn(
         elif conv:  # converged to min_threshold and still uncertified: nothing left to do
             break
     value = min(max(primal, lower), upper)
-    return W1Result(value, bool(certified), state["iters"], "sinkhorn", eps, lower, upper, merr)
+    return _estimate(value, lower, upper, certified, state["iters"], eps, merr)
