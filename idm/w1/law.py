@@ -366,6 +366,15 @@ def compose(bounds: list[Bound], *, z: float, **diagnostics) -> W1Estimate:
     )
 
 
+def _check_bracket(replicates, exact, sphere, circle):
+    if replicates < 1:
+        raise ValueError(f"replicates must be >= 1, got {replicates}")
+    if exact not in ("auto", "always", "never"):
+        raise ValueError(f"exact must be 'auto', 'always' or 'never', got {exact!r}")
+    if sphere and (circle or sphere < 2):
+        raise ValueError(f"sphere must be 0 or a dimension >= 2 off the circle, got {sphere}")
+
+
 def bracket(
     key,
     draw: Draw,
@@ -394,63 +403,39 @@ def bracket(
 ) -> W1Estimate:
     r"""W1 between the law of ``draw`` and the population law of ``population``, bracketed.
 
+    One :class:`Bound` per bound function, the best of each side kept (:func:`compose`); the
+    Sobolev bound, exact OT and the matching run, in that order, while :func:`width` > rtol.
+
     Args:
-        key: JAX key; replicate r and every part use keys folded from it.
+        key: JAX key; replicate r and every part use keys folded from it (:func:`draws`).
         draw: ``(key, k) -> (k, dim)`` draws of the law (randomized QMC, or iid).
-        population: ``(key, k) -> (k, dim)`` a randomized population set (each point marginally
-            the population law; a randomly offset or rotated low-discrepancy set is best).
-        distance: the distance of points to the population's support (the radial bound).
-        circle: the population is the uniform unit circle in the first two coordinates.
-        sphere: d >= 2 when the population is the uniform unit sphere S^d of these
-            coordinates (the radial-tangential bound of :mod:`idm.w1.sphere`); 0 otherwise.
-        m: draws per replicate for the monotone coupling (``circle``).
-        m_exact: size of the exact OT problem (its draws: the first ``m_exact`` of a replicate).
-        m_fresh: the least draws per replicate, and the draws of each law on which a potential
-            is evaluated (the first ``m_fresh`` of the next replicate: independent of it).
-        anchors: circle points carrying the monotone coupling's potential.
+        population: ``(key, k) -> (k, dim)`` a randomized population set (offset/rotated grid).
+        distance: the distance of points to the population's support (:func:`radial_bound`).
+        circle: the population is the uniform unit circle (:func:`monotone_bounds`).
+        sphere: d >= 2 when the population is the uniform S^d (:func:`sphere_bound`); else 0.
+        m: draws per replicate of the monotone coupling (``circle``).
+        m_exact: size of the exact OT problem (:func:`dual_bounds`).
+        m_fresh: the least draws per replicate, and those on which each potential is evaluated.
         replicates: independent randomizations (>= 2 for standard errors).
-        exact: ``"auto"`` (the exact problem when the cheaper bounds' bracket is wider than
-            ``rtol``), ``"always"`` or ``"never"``.
-        exact_replicates: replicates on which the exact problem is solved (its potential is
-            evaluated on the next replicate's draws either way); 1 saves the cost of a second
-            network simplex and leaves ``exact_upper_se`` NaN (the spread of exact values over
-            scramblings measured 0.3% on the circle at n = 1000, 1% on S^2).
-        atoms: the law's atoms when it is a discrete law (the training set): its means are then
-            exact, over every atom, instead of over fresh draws, and with at most ``m_exact``
-            atoms the exact problem takes them all.
-        m_match: off the circle, draws of the bisection-matching upper bound
-            (:mod:`idm.w1.matching`, on the first replicate; 0: none), solved when the bracket
-            of the other bounds is wider than ``rtol``.
+        exact: ``"auto"`` (exact OT while wider than ``rtol``), ``"always"`` or ``"never"``.
+        atoms: the law's atoms when it is discrete (the training set): means over all of them.
+        m_match: off the circle, draws of the matching (:func:`matched_bound`; 0: none).
+        anchors: circle points carrying the monotone coupling's potential.
+        exact_replicates: replicates on which exact OT is solved (1: ``exact_upper_se`` NaN).
         leaf: the matching's exact leaf size.
-        passes: the matching's refinement passes (:func:`idm.w1.matching.refine`).
+        passes: the matching's refinement passes.
         cells: anchors of the sphere bound's tangential potential.
-        batches: independent randomizations (of ``m_fresh / batches`` draws each) on which the
-            sphere bound is evaluated: its standard error is their spread.
-        rtol: the relative error bar under which ``exact="auto"`` skips the exact problem and
-            the matching is skipped.
+        batches: randomizations on which the sphere bound is evaluated (its error: their spread).
+        rtol: the relative half-width under which the costlier bounds are skipped.
         z: standard errors added to each bound.
-        sobolev: ``(data, sigma)`` when the law is IDM's (``idm.sample(method="idm")``) on
-            training points ``data`` (n, d + 1) and the population the uniform S^d of these
-            coordinates: the upper bound of :mod:`idm.w1.sobolev` (``m_fresh`` draws, ``z``
-            standard errors), solved when the bracket of the bounds before it is wider than
-            ``rtol``, before exact OT and the matching (which it can make unnecessary).
-        semidiscrete: ``(x, g)``: points x (k, dim) and a potential g (k,) on them, e.g. the
-            training set and its semidiscrete dual against the population
-            (:func:`idm.w1.semidiscrete.dual_potential`): the lower bound
-            :func:`semidiscrete_lower` on every replicate's fresh draws of both laws.
+        sobolev: ``(data, sigma)``: the law is IDM's on data, against S^d (:func:`sobolev_bound`).
+        semidiscrete: ``(x, g)``: a potential g on points x (:func:`semidiscrete_bound`).
 
     Returns:
-        A :class:`~idm.w1.W1Estimate` with ``method="bracket"``, ``lower_by`` and ``upper_by``
-        the deciding bounds' names, and ``diagnostics``: ``parts`` (every bound computed, with
-        its standard error), ``m`` (the most draws of the law in one bound), ``replicates``,
-        ``seconds``.
+        A :class:`~idm.w1.W1Estimate` (``method="bracket"``; ``diagnostics``: ``parts``, every
+        bound with its standard error, ``m``, the most draws in one bound, and ``seconds``).
     """
-    if replicates < 1:
-        raise ValueError(f"replicates must be >= 1, got {replicates}")
-    if exact not in ("auto", "always", "never"):
-        raise ValueError(f"exact must be 'auto', 'always' or 'never', got {exact!r}")
-    if sphere and (circle or sphere < 2):
-        raise ValueError(f"sphere must be 0 or a dimension >= 2 off the circle, got {sphere}")
+    _check_bracket(replicates, exact, sphere, circle)
     t0 = time.perf_counter()
     m_match = 0 if circle else int(m_match)
     size = max(m if circle else 0, m_exact if exact != "never" else 0, m_fresh)
@@ -468,10 +453,8 @@ def bracket(
         bounds.append(matched_bound(s, m_match, leaf, passes))
     names = {b.name for b in bounds}
     used = (m if circle else 0, m_exact * ("exact" in names), m_match * ("matched" in names))
-    return compose(
-        bounds, z=z, m=int(max(used)), replicates=int(replicates),
-        seconds=time.perf_counter() - t0,
-    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    return compose(bounds, z=z, m=int(max(used)), replicates=int(replicates), seconds=seconds)
 
 
 def extrapolated(
