@@ -296,3 +296,32 @@ def test_semidiscrete_lower_beats_the_radial_bound_near_memorization(key):
     parts = res.diagnostics["parts"]
     assert res.lower_by == "semidiscrete", parts
     assert parts["semidiscrete_lower"] > 3 * parts["radial_lower"] + 0.1, parts
+
+
+def test_compose_keeps_the_best_of_each_side_and_every_flag():
+    """The bracket of Bound records: best lower and upper (the first of equals), their middle and
+    half-width; an uncertified bound or an inverted bracket is not converged; parts in order."""
+    radial = law.Bound("radial", "lower", 0.10, diagnostics={"radial_lower": 0.11})
+    sphere = law.Bound("sphere", "lower", 0.12, diagnostics={"sphere_lower": 0.13})
+    tie = law.Bound("dual", "lower", 0.12, diagnostics={"dual_lower": 0.125})
+    exact = law.Bound("exact", "upper", 0.20, diagnostics={"exact_upper": 0.19})
+    sobolev = law.Bound("sobolev", "upper", 0.16, diagnostics={"sobolev_upper": 0.16})
+    res = law.compose([radial, sphere, tie, exact, sobolev], z=2.0, m=7)
+    assert (res.lower, res.upper, res.lower_by, res.upper_by) == (0.12, 0.16, "sphere", "sobolev")
+    assert res.value == pytest.approx(0.14)
+    assert res.error == pytest.approx(0.02)
+    assert res.converged
+    assert res.method == "bracket"
+    assert res.z == 2.0
+    assert list(res.diagnostics["parts"]) == [
+        "radial_lower", "sphere_lower", "dual_lower", "exact_upper", "sobolev_upper"
+    ]  # fmt: skip
+    assert res.diagnostics["m"] == 7
+    bad = law.Bound("matched", "upper", 0.3, certified=False)
+    assert not law.compose([sphere, bad], z=2.0).converged  # a solver short of its optimum
+    assert not law.compose([law.Bound("x", "lower", 0.5), exact], z=2.0).converged  # inverted
+    alone = law.compose([radial], z=2.0)  # no upper bound: NaN upper, not converged
+    assert np.isnan(alone.upper)
+    assert not alone.converged
+    assert alone.upper_by == ""
+    assert law.width([radial]) == np.inf

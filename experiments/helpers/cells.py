@@ -15,8 +15,12 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
-The training set's neighbour index (:class:`idm.memorization.TrainingIndex`, in frame
-coordinates) is built once per cell, the reference is projected once per seed.
+One path per row: :class:`Cell` (the training set, its neighbour index
+:class:`idm.memorization.TrainingIndex` in frame coordinates, the seed's reference, each built
+once) -> :func:`method_row`: draw -> :func:`experiments.helpers.evaluation.measure` (the W1
+columns; a law method's draws are handed over as an ``evaluation.Law``) -> the sample metrics
+-> :class:`~experiments.helpers.rows.Row`. A new method is a branch of :func:`_sample` (and of
+``SPAN_METHODS`` if its outputs stay in the data's span).
 
 PRNG: every draw is ``fold_in`` of the root key ``cfg.seed`` by (stream, seed, n, method), so
 adding an n, a seed or a method leaves every other row unchanged. The reference and the floor

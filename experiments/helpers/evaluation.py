@@ -14,6 +14,9 @@ The law evaluators (``bracket``, ``extrapolated``; :func:`law_w1`) work in the s
 coordinates y = x F^T (the embedding dimension of them): the methods whose outputs are
 convex combinations of training points (idm, dm, train, cfdm) lie there, and the population
 sets are randomly offset or rotated grids of the canonical manifold.
+
+Every evaluator returns an :class:`idm.w1.W1Estimate`; :func:`measure` runs the configured one
+for a row and :func:`row_fields` is the one translation of an estimate into a row's columns.
 """
 
 from __future__ import annotations
@@ -295,9 +298,9 @@ def measure(ev: EvaluatorConfig, man, key, x, ref: SeedReference, *, law=None, p
     """
     if law is not None:
         res = law_w1(ev, key, man, law.draw, atoms=law.atoms, n=law.n, idm_law=law.idm_law)
-        return row_fields(res, ref, ev, m=res.diagnostics["m"], m_ref=ev.m_exact)
-    res = w1_in_frame(frame_coordinates(man, x), ref.points, ev.plugin, key, population)
-    return row_fields(res, ref, ev, m=int(x.shape[0]), m_ref=len(ref.points))
+    else:
+        res = w1_in_frame(frame_coordinates(man, x), ref.points, ev.plugin, key, population)
+    return row_fields(res, ref, ev, m=int(x.shape[0]))
 
 
 def _converged(res: W1Estimate) -> bool:
@@ -306,14 +309,15 @@ def _converged(res: W1Estimate) -> bool:
     return bool(res.converged)
 
 
-def row_fields(res: W1Estimate, ref: SeedReference, ev: EvaluatorConfig, *, m: int, m_ref: int):
+def row_fields(res: W1Estimate, ref: SeedReference, ev: EvaluatorConfig, *, m: int):
     """The W1 columns of a row (:class:`experiments.helpers.rows.Row`) from an estimate.
 
     The one translation of a :class:`~idm.w1.W1Estimate` into a row. ``w1_error``: the law
     evaluators' own error bar; one standard error of a semidiscrete value (``error / z``); for
     a plug-in value, the seed's floor or Sinkhorn's half-width, whichever is larger. Law rows
     keep every bound in ``w1_parts`` (flags as 0/1; with ``ev.sobolev`` the deciding bounds'
-    names too).
+    names too) and their own draws' count as ``m``; plug-in rows the m samples measured
+    against the reference.
     """
     info = res.diagnostics
     parts = info.get("parts")
@@ -321,11 +325,11 @@ def row_fields(res: W1Estimate, ref: SeedReference, ev: EvaluatorConfig, *, m: i
         kept = {k: round(float(v) if isinstance(v, bool) else v, 10) for k, v in parts.items()}
         if ev.sobolev:  # which bounds decided (off by default: the rows stay as they were)
             kept.update(lower_by=res.lower_by, upper_by=res.upper_by)
-        where = dict(reference="population", evaluation="span")
+        where = dict(reference="population", evaluation="span", m=info["m"], m_ref=ev.m_exact)
         error, kind, parts_json = res.error, res.method, store.dumps(kept)
         converged = res.converged
     else:
-        where = dict(reference=ref.kind, evaluation="ambient")
+        where = dict(reference=ref.kind, evaluation="ambient", m=m, m_ref=len(ref.points))
         if res.method == "semidiscrete":
             error, kind = res.error / res.z, "semidiscrete"
         else:
@@ -341,8 +345,6 @@ def row_fields(res: W1Estimate, ref: SeedReference, ev: EvaluatorConfig, *, m: i
         epsilon=info.get("epsilon", 0.0),
         converged=bool(converged),
         n_iters=info.get("n_iters", 0),
-        m=m,
-        m_ref=m_ref,
         w1_tangential=parts.get("tangential", math.nan) if parts is not None else math.nan,
         w1_parts=parts_json,
         **where,
