@@ -210,7 +210,7 @@ def law_rows(cfg, key):
             dict(kind="law", n=cfg.n, D=100, m_law=cfg.m_law, m_exact=cfg.m_exact,
                  bracket_value=res.value, bracket_error=res.error, bracket_lower=res.lower,
                  bracket_upper=res.upper, bracket_s=t1 - t0, plugin_value=plug,
-                 plugin_floor=floor, plugin_s=t2 - t1, parts=res.parts)
+                 plugin_floor=floor, plugin_s=t2 - t1, parts=dict(res.diagnostics["parts"]))
         )  # fmt: skip
         print(rows[-1], flush=True)
     return rows

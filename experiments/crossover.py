@@ -146,9 +146,9 @@ def training_bracket(cfg: CrossoverConfig, key, x: np.ndarray) -> tuple[np.ndarr
     sampler = uniform(D - 1)
     ascent = _ascent_here(cfg, n) > 0
     if ascent:
-        g, _ = semidiscrete.dual_potential(
+        g = semidiscrete.dual_potential(
             jax.random.fold_in(key, _DUAL), x, sampler, num_iterations=_ascent_here(cfg, n)
-        )
+        ).g
         g = np.asarray(g, np.float64)
     else:
         g = np.zeros(n)
@@ -159,7 +159,7 @@ def training_bracket(cfg: CrossoverConfig, key, x: np.ndarray) -> tuple[np.ndarr
         "train_w1": ev.value,
         "train_lower": ev.lower,
         "train_upper": ev.upper if ascent else math.nan,
-        "train_se": ev.value_se,
+        "train_se": ev.diagnostics["value_se"],
         "train_lower_by": "semidiscrete dual" if ascent else "quantisation (g = 0)",
         "train_upper_by": "semidiscrete plan (in expectation)" if ascent else "",
         "train_seconds": time.perf_counter() - t0,
@@ -180,7 +180,7 @@ def idm_bracket(cfg: CrossoverConfig, key, x: np.ndarray, g: np.ndarray, sigma: 
         m_fresh=cfg.m_fresh, replicates=cfg.replicates, exact="never", rtol=0.0, z=cfg.z,
         sobolev=(x, sigma), semidiscrete=(x, g),
     )  # fmt: skip
-    p = res.parts
+    p = res.diagnostics["parts"]
     return {
         "idm_w1": res.value,
         "idm_lower": res.lower,

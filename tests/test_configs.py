@@ -409,3 +409,41 @@ def test_one_sampler_config_for_the_rate_and_generate_apps():
         GenerateConfig(data_path="x.npy", solver="euler")
     with pytest.raises(ValueError, match=r"^method\.steps must be >= 1"):
         MethodConfig(steps=0)
+
+
+def test_row_fields_translate_each_estimate_once():
+    """evaluation.row_fields: a semidiscrete row's error is one standard error (error / z, for
+    any z), a plug-in row's the larger of the floor and Sinkhorn's half-width, a law row keeps
+    its own error bar and writes its flags as 0/1 in w1_parts."""
+    from idm.w1 import W1Estimate
+
+    ev = RunConfig().evaluator
+    floor = W1Estimate(0.05, 0.05, 0.05, 0.0, "exact", True)
+    ref = evaluation.SeedReference(points=[[0.0, 1.0]] * 4, kind="grid",
+                                   floor=floor)  # fmt: skip
+    se = W1Estimate(0.3, 0.3 - 2.5 * 0.01, math.nan, 2.5 * 0.01, "semidiscrete", False, z=2.5,
+                    diagnostics={"value_se": 0.001, "n_iters": 10, "epsilon": 0.0})  # fmt: skip
+    row = evaluation.row_fields(se, evaluation.SeedReference(ref.points, "population", se), ev,
+                                m=100)  # fmt: skip
+    assert row["w1_error"] == pytest.approx(0.01)
+    assert row["w1_kind"] == "semidiscrete"
+    assert row["converged"]  # value_se within 0.5% of the value, for the row and its floor
+    sk = W1Estimate(
+        0.2, 0.1, 0.4, 0.15, "sinkhorn", True, diagnostics={"n_iters": 5, "epsilon": 0.01}
+    )
+    row = evaluation.row_fields(sk, ref, ev, m=100)
+    assert (row["w1_error"], row["w1_kind"], row["n_iters"], row["epsilon"]) == (
+        0.15,
+        "plugin",
+        5,
+        0.01,
+    )
+    assert row["reference"] == "grid"
+    assert row["w1_parts"] == ""
+    parts = {"dual_lower": 0.1, "exact_optimal": True, "tangential": 0.05}
+    lw = W1Estimate(0.2, 0.1, 0.3, 0.1, "bracket", True, z=2.0,
+                    diagnostics={"parts": parts, "m": 64})  # fmt: skip
+    row = evaluation.row_fields(lw, ref, ev, m=0)
+    assert (row["w1_error"], row["m"], row["w1_tangential"]) == (0.1, 64, 0.05)
+    assert json.loads(row["w1_parts"])["exact_optimal"] == 1.0
+    assert '"exact_optimal": 1.0' in row["w1_parts"]

@@ -53,7 +53,7 @@ def test_shrunk_circle_closed_form(key, r):
         return r * _circle_pop(k, m)
 
     res = law.bracket(key, draw, _circle_pop, distance=_radial, circle=True, **SMALL)
-    assert res.kind == "bracket"
+    assert res.method == "bracket"
     assert res.converged
     assert below(res.lower, 1 - r)
     assert below(1 - r, res.upper)
@@ -113,11 +113,12 @@ def test_idm_law_against_exact_ot_between_large_samples(key, name, d, n):
         for r in range(2)
     ]
     ref, spread = np.mean(big), abs(big[0] - big[1])
+    parts = res.diagnostics["parts"]
     assert res.converged
     assert abs(res.value - ref) <= res.error + spread, (res, big)
     for name_ in ("radial_lower", "dual_lower", "monotone_lower"):
-        if name_ in res.parts:
-            assert below(res.parts[name_], ref + spread), (name_, res.parts)
+        if name_ in parts:
+            assert below(parts[name_], ref + spread), (name_, parts)
     assert res.rel_error < (0.05 if d == 1 else 0.15)
 
 
@@ -146,10 +147,11 @@ def test_sphere_bounds_against_exact_ot_between_large_samples(key):
         for r in range(2)
     ]
     ref, spread = np.mean(big), abs(big[0] - big[1])
+    parts = res.diagnostics["parts"]
     assert res.converged
-    assert below(res.parts["sphere_lower"], ref + spread), (res.parts, big)
-    assert res.parts["sphere_lower"] > res.parts["radial_lower"]
-    assert below(ref - spread, res.parts["matched_upper"]), (res.parts, big)
+    assert below(parts["sphere_lower"], ref + spread), (parts, big)
+    assert parts["sphere_lower"] > parts["radial_lower"]
+    assert below(ref - spread, parts["matched_upper"]), (parts, big)
     assert abs(res.value - ref) <= res.error + spread
     assert res.error < old.error, (res, old)
 
@@ -159,7 +161,7 @@ def test_extrapolated_estimate_carries_its_spread(key):
         return 0.9 * _sphere_pop(k, m)
 
     res = law.extrapolated(key, draw, _sphere_pop, distance=_radial, m=128)
-    assert res.kind == "extrapolated"
+    assert res.method == "extrapolated"
     assert abs(res.value - 0.1) <= res.error + 1e-9
     assert below(res.lower, 0.1)
 
@@ -203,16 +205,17 @@ def test_sobolev_upper_joins_the_bracket(key):
     kw = dict(SMALL, distance=_radial, sphere=2, exact="always", cells=256)
     res = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, sobolev=(data, sigma), **kw)
     old = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, **kw)
-    up = res.parts["sobolev_upper"]
-    assert max(res.parts["dual_lower"], res.parts["sphere_lower"], res.lower) < up, res.parts
-    terms = res.parts["sobolev_mean"] + 2 * res.parts["sobolev_mean_se"]
-    assert np.isclose(up, terms + res.parts["sobolev_transport"], rtol=1e-12, atol=0)
+    parts, old_parts = res.diagnostics["parts"], old.diagnostics["parts"]
+    up = parts["sobolev_upper"]
+    assert max(parts["dual_lower"], parts["sphere_lower"], res.lower) < up, parts
+    terms = parts["sobolev_mean"] + 2 * parts["sobolev_mean_se"]
+    assert np.isclose(up, terms + parts["sobolev_transport"], rtol=1e-12, atol=0)
     assert res.upper == min(up, old.upper)
     assert res.upper_by == ("sobolev" if up < old.upper else old.upper_by)
     assert old.upper_by == "exact"
     assert old.lower_by in ("radial", "sphere", "dual")
     assert (res.lower, res.lower_by) == (old.lower, old.lower_by)
-    np.testing.assert_equal({k: v for k, v in res.parts.items() if "sobolev" not in k}, old.parts)
+    np.testing.assert_equal({k: v for k, v in parts.items() if "sobolev" not in k}, dict(old_parts))
 
 
 def _usphere(d):
@@ -234,9 +237,9 @@ def test_semidiscrete_lower_below_exact_ot(key, d):
     """Two finite sets taken whole: the bound with the training set's semidiscrete potential (and
     with a random one, and g = 0) lies below their exact W1, whatever g."""
     x = _uniform(jax.random.fold_in(key, 1), 40, d)
-    g, _ = semidiscrete.dual_potential(
+    g = semidiscrete.dual_potential(
         jax.random.fold_in(key, 2), x, _usphere(d), num_iterations=100
-    )
+    ).g
     pop = _uniform(jax.random.fold_in(key, 3), 300, d)
     near = x[np.arange(300) % 40] * 0.95  # the training set, shrunk: the bound's own regime
     for law_points in (near, pop[::-1] * 0.8, _uniform(key, 200, d)):
@@ -254,9 +257,9 @@ def test_semidiscrete_lower_below_the_tight_brackets(key, d, n):
     data = np.asarray(man.sample(jax.random.fold_in(key, 1), n)) @ np.asarray(man.frame).T
     sigma = idm.schedule.bandwidth(n, d)
     order = qmc.spatial_order(data)
-    g, _ = semidiscrete.dual_potential(
+    g = semidiscrete.dual_potential(
         jax.random.fold_in(key, 3), data, _usphere(d), num_iterations=300
-    )
+    ).g
 
     def draw(k, m):
         return qmc.sample(k, data, m, sigma=sigma, order=order)
@@ -265,7 +268,8 @@ def test_semidiscrete_lower_below_the_tight_brackets(key, d, n):
     kw = dict(SMALL, distance=_radial, circle=d == 1, exact="always")
     res = law.bracket(jax.random.fold_in(key, 2), draw, pop, semidiscrete=(data, g), **kw)
     old = law.bracket(jax.random.fold_in(key, 2), draw, pop, **kw)
-    assert below(res.parts["semidiscrete_lower"], res.upper), res.parts
+    parts = res.diagnostics["parts"]
+    assert below(parts["semidiscrete_lower"], res.upper), parts
     assert res.upper == old.upper  # the upper end is untouched
     assert res.lower >= old.lower  # the best lower end of all that ran, named
     assert res.lower_by == ("semidiscrete" if res.lower > old.lower else old.lower_by)
@@ -278,9 +282,9 @@ def test_semidiscrete_lower_beats_the_radial_bound_near_memorization(key):
     d, n = 6, 200
     data = _uniform(jax.random.fold_in(key, 1), n, d)
     sigma = idm.schedule.bandwidth(n, d, 0.3)
-    g, _ = semidiscrete.dual_potential(
+    g = semidiscrete.dual_potential(
         jax.random.fold_in(key, 3), data, _usphere(d), num_iterations=300
-    )
+    ).g
 
     def draw(k, m):
         return np.asarray(idm.sample(k, data, m, method="idm", sigma=sigma), np.float64)
@@ -289,5 +293,35 @@ def test_semidiscrete_lower_beats_the_radial_bound_near_memorization(key):
         jax.random.fold_in(key, 2), draw, lambda k, m: _uniform(k, m, d), distance=_radial,
         exact="never", m_fresh=2048, semidiscrete=(data, g),
     )  # fmt: skip
-    assert res.lower_by == "semidiscrete", res.parts
-    assert res.parts["semidiscrete_lower"] > 3 * res.parts["radial_lower"] + 0.1, res.parts
+    parts = res.diagnostics["parts"]
+    assert res.lower_by == "semidiscrete", parts
+    assert parts["semidiscrete_lower"] > 3 * parts["radial_lower"] + 0.1, parts
+
+
+def test_compose_keeps_the_best_of_each_side_and_every_flag():
+    """The bracket of Bound records: best lower and upper (the first of equals), their middle and
+    half-width; an uncertified bound or an inverted bracket is not converged; parts in order."""
+    radial = law.Bound("radial", "lower", 0.10, diagnostics={"radial_lower": 0.11})
+    sphere = law.Bound("sphere", "lower", 0.12, diagnostics={"sphere_lower": 0.13})
+    tie = law.Bound("dual", "lower", 0.12, diagnostics={"dual_lower": 0.125})
+    exact = law.Bound("exact", "upper", 0.20, diagnostics={"exact_upper": 0.19})
+    sobolev = law.Bound("sobolev", "upper", 0.16, diagnostics={"sobolev_upper": 0.16})
+    res = law.compose([radial, sphere, tie, exact, sobolev], z=2.0, m=7)
+    assert (res.lower, res.upper, res.lower_by, res.upper_by) == (0.12, 0.16, "sphere", "sobolev")
+    assert res.value == pytest.approx(0.14)
+    assert res.error == pytest.approx(0.02)
+    assert res.converged
+    assert res.method == "bracket"
+    assert res.z == 2.0
+    assert list(res.diagnostics["parts"]) == [
+        "radial_lower", "sphere_lower", "dual_lower", "exact_upper", "sobolev_upper"
+    ]  # fmt: skip
+    assert res.diagnostics["m"] == 7
+    bad = law.Bound("matched", "upper", 0.3, certified=False)
+    assert not law.compose([sphere, bad], z=2.0).converged  # a solver short of its optimum
+    assert not law.compose([law.Bound("x", "lower", 0.5), exact], z=2.0).converged  # inverted
+    alone = law.compose([radial], z=2.0)  # no upper bound: NaN upper, not converged
+    assert np.isnan(alone.upper)
+    assert not alone.converged
+    assert alone.upper_by == ""
+    assert law.width([radial]) == np.inf

@@ -51,12 +51,12 @@ def test_unit_interval_closed_form(key, grid):
         x = jax.random.uniform(jax.random.fold_in(key, 1), (m, 1), jnp.float64)
     exact = w1_to_uniform01(x)
     res = sd.semidiscrete_w1_result(jax.random.fold_in(key, 2), x, uniform01, **FAST)
-    assert abs(res.value - exact) <= 3 * res.value_se + 5e-3 * exact, (res, exact)
+    assert abs(res.value - exact) <= 3 * res.diagnostics["value_se"] + 5e-3 * exact, (res, exact)
     # the lower bound holds (in expectation; at 3 SE here) and the upper bound too
     assert res.lower <= exact + 1e-12
     assert below(exact, res.upper)
-    assert res.n_iters == FAST["num_iterations"]
-    assert res.epsilon == 0.0
+    assert res.diagnostics["n_iters"] == FAST["num_iterations"]
+    assert res.diagnostics["epsilon"] == 0.0
 
 
 def test_circle_against_plug_in(key):
@@ -69,7 +69,7 @@ def test_circle_against_plug_in(key):
     plug_in = w1.w1_result(x, pop, method="exact", max_size=0).value
     floor = w1.w1_result(pop, pop2, method="exact").value
     # the plug-in is biased up by at most about the population floor at that size
-    assert res.value <= plug_in + 3 * res.value_se
+    assert res.value <= plug_in + 3 * res.diagnostics["value_se"]
     assert plug_in - res.value <= floor, (res.value, plug_in, floor)
     assert between(res.lower, res.value, res.upper)
 
@@ -79,21 +79,21 @@ def test_fixed_sample_bracket_is_deterministic(key):
     circle = manifolds.get("circle", d=1, D=2, key=jax.random.fold_in(key, 1))
     x = circle.sample(jax.random.fold_in(key, 2), 60)
     y = circle.sample(jax.random.fold_in(key, 3), 600)
-    g, info = sd.dual_potential(
+    fit = sd.dual_potential(
         jax.random.fold_in(key, 4), x, circle.sample, num_iterations=500, batch_size=256
     )
+    g = fit.g
     exact = w1.w1_result(x, y, method="exact").value
 
     def fixed(k, n):
         return y[:n]
 
     for potential in (g, jnp.zeros_like(g)):  # any g gives valid bounds
-        res = sd.evaluate_potential(
-            key, x, fixed, potential, n_eval=len(y), chunk=len(y), info=info
-        )
-        assert res.n_eval == len(y)
+        res = sd.evaluate_potential(key, x, fixed, potential, n_eval=len(y), chunk=len(y), fit=fit)
+        info = res.diagnostics
+        assert info["n_eval"] == len(y)
         assert res.value <= exact + 1e-10
-        assert res.plan_cost + res.correction >= exact - 1e-10
+        assert info["plan_cost"] + info["correction"] >= exact - 1e-10
     # the optimised potential beats g = 0 on this sample too
     zero = sd.evaluate_potential(key, x, fixed, jnp.zeros_like(g), n_eval=len(y), chunk=len(y))
     res = sd.evaluate_potential(key, x, fixed, g, n_eval=len(y), chunk=len(y))
@@ -103,19 +103,24 @@ def test_fixed_sample_bracket_is_deterministic(key):
 def test_lower_value_upper_and_record(key):
     sphere = manifolds.get("sphere", d=2, D=5, key=jax.random.fold_in(key, 1))
     x = sphere.sample(jax.random.fold_in(key, 2), 50)
-    g, info = sd.dual_potential(key, x, sphere.sample, num_iterations=1000, batch_size=256)
-    res = sd.evaluate_potential(key, x, sphere.sample, g, n_eval=2**16, z=2.0, info=info)
+    fit = sd.dual_potential(key, x, sphere.sample, num_iterations=1000, batch_size=256)
+    res = sd.evaluate_potential(key, x, sphere.sample, fit.g, n_eval=2**16, z=2.0, fit=fit)
+    info = res.diagnostics
     assert between(res.lower, res.value, res.upper)
-    assert res.lower == pytest.approx(res.value - 2.0 * res.value_se)
-    assert res.gap == pytest.approx(res.upper - res.lower)
-    assert 0.0 <= res.cell_tv <= 1.0
-    assert res.correction >= 0.0
+    assert res.lower == pytest.approx(res.value - 2.0 * info["value_se"])
+    assert res.error == res.value - res.lower
+    assert res.z == 2.0
+    assert 0.0 <= info["cell_tv"] <= 1.0
+    assert info["correction"] >= 0.0
     assert isinstance(res.converged, bool)
     assert res.method == "semidiscrete"
-    assert res.n_iters == info["n_iters"] == 1000
+    assert (res.lower_by, res.upper_by) == ("dual", "plan")
+    assert info["n_iters"] == fit.n_iters == 1000
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.value = 0.0
-    no_upper = sd.evaluate_potential(key, x, sphere.sample, g, n_eval=2**16, upper=False)
+    with pytest.raises(TypeError):
+        res.diagnostics["value_se"] = 0.0  # read-only
+    no_upper = sd.evaluate_potential(key, x, sphere.sample, fit.g, n_eval=2**16, upper=False)
     assert np.isnan(no_upper.upper)
     assert no_upper.value == res.value
 
@@ -130,11 +135,11 @@ def test_bad_input_raises(key):
         sd.dual_potential(key, jnp.zeros(5), samp)
     with pytest.raises(ValueError, match="point cloud"):
         sd.dual_potential(key, jnp.zeros((0, 2)), samp)
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(ValueError, match="non-finite"):
         sd.dual_potential(key, x.at[1, 0].set(jnp.nan), samp)
     with pytest.raises(ValueError, match="sampler"):
         sd.dual_potential(key, x, lambda k, n: jax.random.normal(k, (n, 3)))
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(ValueError, match="non-finite"):
         sd.dual_potential(key, x, lambda k, n: jnp.full((n, 2), jnp.inf))
     with pytest.raises(ValueError, match="batch_size"):
         sd.dual_potential(key, x, samp, batch_size=0)
@@ -144,7 +149,7 @@ def test_bad_input_raises(key):
         sd.dual_potential(key, x, samp, g_init=jnp.zeros(4))
     with pytest.raises(ValueError, match="g must have shape"):
         sd.evaluate_potential(key, x, samp, jnp.zeros(4))
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(ValueError, match="non-finite"):
         sd.evaluate_potential(key, x, samp, jnp.full(5, jnp.nan))
     with pytest.raises(ValueError, match="n_eval"):
         sd.evaluate_potential(key, x, samp, jnp.zeros(5), n_eval=0)

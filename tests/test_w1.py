@@ -67,7 +67,7 @@ CASES = ["circle_pop", "circle_idm", "sphere_shrunk_same", "torus_idm", "vmf_vs_
 def test_sinkhorn_within_one_percent_of_exact_and_bracketed(key, case):
     x, y = _clouds(key, case)
     exact = emd(x, y)
-    res = w1.w1_result(x, y)
+    res = w1.w1_result(x, y, method="sinkhorn")
     assert res.converged
     assert res.method == "sinkhorn"
     assert abs(res.value - exact) <= max(0.01 * exact, 1e-4), (res, exact)
@@ -75,10 +75,13 @@ def test_sinkhorn_within_one_percent_of_exact_and_bracketed(key, case):
     assert below(res.lower, exact, 1e-9)
     assert below(exact, res.upper, 1e-9)
     assert res.upper - res.lower <= 0.01 * res.lower + 1e-5 * 4
-    assert 0 < res.epsilon <= 0.01 * res.lower * 1.0001 or res.epsilon <= 1e-4
-    assert res.n_iters > 0
-    assert res.marginal_error < 1e-2
-    assert w1.w1(x, y) == res.value
+    assert (
+        0 < res.diagnostics["epsilon"] <= 0.01 * res.lower * 1.0001
+        or res.diagnostics["epsilon"] <= 1e-4
+    )
+    assert res.diagnostics["n_iters"] > 0
+    assert res.diagnostics["marginal_error"] < 1e-2
+    assert w1.w1(x, y, method="sinkhorn") == res.value
 
 
 def test_exact_matches_pot_for_equal_and_unequal_sizes(key):
@@ -128,7 +131,7 @@ def test_unconverged_solve_is_flagged_and_warns(key):
     with pytest.warns(w1.W1NotConverged):
         res = w1.w1_result(x, y, max_iterations=30)
     assert not res.converged
-    assert res.n_iters <= 30 + 100 + 10
+    assert res.diagnostics["n_iters"] <= 30 + 100 + 10
     assert between(res.lower, emd(x, y), res.upper)  # even then the bracket holds
     with pytest.warns(w1.W1NotConverged):
         w1.w1(x, y, max_iterations=30)
@@ -140,7 +143,7 @@ def test_unconverged_solve_is_flagged_and_warns(key):
 def test_fixed_epsilon_is_honoured(key):
     x, y = _clouds(key, "vmf_vs_uniform")
     res = w1.w1_result(x, y, epsilon=0.05, warn=False)
-    assert res.epsilon == 0.05
+    assert res.diagnostics["epsilon"] == 0.05
     exact = emd(x, y)
     assert between(res.lower, exact, res.upper)
     assert res.value > exact  # the entropic plan overshoots at a large eps
@@ -148,7 +151,7 @@ def test_fixed_epsilon_is_honoured(key):
 
 def test_degenerate_clouds(key):
     x = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 1), M)
-    res = w1.w1_result(x, x)
+    res = w1.w1_result(x, x, method="sinkhorn")
     assert res.converged
     assert 0.0 <= res.value <= 1e-4
     assert res.lower <= 1e-8
@@ -162,7 +165,7 @@ def test_degenerate_clouds(key):
 
 def test_float32_inputs(key):
     x, y = _clouds(key, "sphere_shrunk_same")
-    res = w1.w1_result(x.astype(jnp.float32), y.astype(jnp.float32))
+    res = w1.w1_result(x.astype(jnp.float32), y.astype(jnp.float32), method="sinkhorn")
     exact = emd(x.astype(jnp.float32), y.astype(jnp.float32))
     assert res.converged
     assert abs(res.value - exact) <= 0.01 * exact
@@ -178,7 +181,7 @@ def _shrunk_sphere_2000(key):
 def test_m2000_default_is_within_one_percent(key):
     x, y = _shrunk_sphere_2000(key)
     exact = emd(x, y)
-    res = w1.w1_result(x, y)
+    res = w1.w1_result(x, y, method="sinkhorn")
     assert res.converged
     assert abs(res.value - exact) <= 0.01 * exact
     assert between(res.lower, exact, res.upper)
@@ -190,9 +193,12 @@ def test_online_path_equals_dense_at_m2000(key):
     kw = dict(epsilon=0.01, max_iterations=50, dtype=jnp.float64, warn=False)
     dense = w1.w1_result(x, y, **kw)
     online = w1.w1_result(x, y, batch_size=256, **kw)
-    assert dense.n_iters == online.n_iters
-    for field in ("value", "lower", "upper", "marginal_error"):
+    assert dense.diagnostics["n_iters"] == online.diagnostics["n_iters"]
+    for field in ("value", "lower", "upper"):
         np.testing.assert_allclose(getattr(online, field), getattr(dense, field), rtol=1e-8)
+    np.testing.assert_allclose(
+        online.diagnostics["marginal_error"], dense.diagnostics["marginal_error"], rtol=1e-8
+    )
     exact = emd(x, y)
     assert between(online.lower, exact, online.upper)
 
@@ -256,6 +262,19 @@ def test_ott_online_mode_still_needs_the_shim():
     assert after[0] == "True", out.stdout
     assert np.isfinite(float(after[1]))
     assert _ott.ensure_online_mode()
+
+
+def test_default_is_exact_up_to_its_size_then_sinkhorn(key):
+    """``method="auto"``: exact OT up to EXACT_MAX_PAIRS pairs (faster there on CPU), Sinkhorn
+    above it or when a Sinkhorn option is given."""
+    x = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 1), 300)
+    y = _man(key, "sphere", 2, D).sample(jax.random.fold_in(key, 2), 200)
+    assert w1.w1_result(x, y).method == "exact"
+    assert w1.w1(x, y) == w1.w1(x, y, method="exact")
+    assert w1.w1_result(x, y, max_size=0).method == "exact"
+    assert w1.w1_result(x, y, rtol=0.05).method == "sinkhorn"
+    assert w1.plugin._solver("auto", 4096, 4096, {}) == "exact"
+    assert w1.plugin._solver("auto", 4097, 4096, {}) == "sinkhorn"
 
 
 def test_w1_floor(key):

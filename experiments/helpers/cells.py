@@ -15,8 +15,12 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
-The training set's neighbour index (:class:`idm.memorization.TrainingIndex`, in frame
-coordinates) is built once per cell, the reference is projected once per seed.
+One path per row: :class:`Cell` (the training set, its neighbour index
+:class:`idm.memorization.TrainingIndex` in frame coordinates, the seed's reference, each built
+once) -> :func:`method_row`: draw -> :func:`experiments.helpers.evaluation.measure` (the W1
+columns; a law method's draws are handed over as an ``evaluation.Law``) -> the sample metrics
+-> :class:`~experiments.helpers.rows.Row`. A new method is a branch of :func:`_sample` (and of
+``SPAN_METHODS`` if its outputs stay in the data's span).
 
 PRNG: every draw is ``fold_in`` of the root key ``cfg.seed`` by (stream, seed, n, method), so
 adding an n, a seed or a method leaves every other row unchanged. The reference and the floor
@@ -35,13 +39,21 @@ import jax.numpy as jnp
 import numpy as np
 
 import idm
-from experiments.helpers import evaluation, store, trained_models
+from experiments.helpers import evaluation, trained_models
 from experiments.helpers.rows import NearestRow, Row
 from experiments.helpers.schemas import RunConfig
 from idm import manifolds, memorization, qmc
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
-__all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
+__all__ = [
+    "Cell",
+    "NonFiniteResult",
+    "Sweep",
+    "check_finite",
+    "evaluate_cell",
+    "method_row",
+    "nearest_in_frame",
+]
 
 # Streams of the root key (never reorder: rows would change).
 _FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN = range(7)
@@ -60,15 +72,6 @@ def _key(root: jax.Array, *path: int) -> jax.Array:
     for p in path:
         root = jax.random.fold_in(root, p)
     return root
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedReference:
-    """A seed's population reference (in frame coordinates), its kind, and the floor W1."""
-
-    points: np.ndarray
-    kind: str
-    floor: idm.w1.W1Result
 
 
 @dataclasses.dataclass
@@ -105,25 +108,14 @@ class Sweep:
         )
         return cls(cfg, man, root, population)
 
-    def reference(self, seed: int) -> SeedReference:
+    def reference(self, seed: int) -> evaluation.SeedReference:
         """The seed's reference and floor, computed on first use."""
         if seed not in self._references:
-            cfg, man = self.cfg, self.man
-            ev, sw = cfg.evaluator.plugin, cfg.sweep
-            ref, kind = evaluation.reference(
-                man, _key(self.root, _REFERENCE, seed), sw.reference_size, ev.reference
+            keys = [_key(self.root, stream, seed) for stream in (_REFERENCE, _FLOOR, _EVAL)]
+            sw = self.cfg.sweep
+            self._references[seed] = evaluation.seed_reference(
+                self.man, self.cfg.evaluator.plugin, keys, sw.reference_size, sw.m, self.population
             )
-            if ev.method == "semidiscrete":
-                kind = "population"
-            ref_frame = evaluation.frame_coordinates(man, ref)
-            floor = evaluation.w1_in_frame(
-                evaluation.frame_coordinates(man, man.sample(_key(self.root, _FLOOR, seed), sw.m)),
-                ref_frame,
-                ev,
-                _key(self.root, _EVAL, seed),
-                self.population,
-            )
-            self._references[seed] = SeedReference(ref_frame, kind, floor)
         return self._references[seed]
 
 
@@ -214,138 +206,140 @@ def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
     return draw
 
 
-def _plugin_error(res, floor: float) -> tuple[float, str]:
-    """The error bar of a plug-in value: its floor (and Sinkhorn's half-width), and its kind."""
-    if res.method == "semidiscrete":
-        return float(res.value - res.lower) / 3.0, "semidiscrete"
-    half = (res.upper - res.lower) / 2 if math.isfinite(res.upper - res.lower) else 0.0
-    return max(float(floor), float(half)), "plugin"
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """What every method of an (n, seed) cell shares: its training set and the seed's reference.
+
+    Attributes:
+        sweep: the run's :class:`Sweep`.
+        n, seed: the cell.
+        sigma: the bandwidth at n.
+        data: the training set (n, D).
+        training: its neighbour index, in frame coordinates.
+        reference: the seed's reference and floor.
+        data_span, order: the training set in span coordinates and its QMC order (law
+            evaluators only).
+    """
+
+    sweep: Sweep
+    n: int
+    seed: int
+    sigma: float
+    data: jax.Array
+    training: memorization.TrainingIndex
+    reference: evaluation.SeedReference
+    data_span: np.ndarray | None = None
+    order: np.ndarray | None = None
+
+    @classmethod
+    def create(cls, sweep: Sweep, n: int, seed: int) -> Cell:
+        """The cell's training set (stream ``_DATA``) and what is derived from it."""
+        man = sweep.man
+        data = man.sample(_key(sweep.root, _DATA, seed, n), n)
+        training = memorization.TrainingIndex(evaluation.frame_coordinates(man, data))
+        span = order = None
+        if sweep.cfg.evaluator.of_law:
+            span = evaluation.span_coordinates(man, data)
+            order = qmc.spatial_order(span)
+        sigma = sweep.cfg.method.sigma(n, sweep.cfg.manifold.d)
+        return cls(sweep, n, seed, sigma, data, training, sweep.reference(seed), span, order)
+
+
+def _law(cell: Cell, method: str) -> evaluation.Law | None:
+    """The method's law for the law evaluators (None: its samples are measured instead)."""
+    cfg = cell.sweep.cfg
+    if not (cfg.evaluator.of_law and method in SPAN_METHODS):
+        return None
+    draw = _law_draw(cfg, cell.sweep.man, method, cell.data, cell.data_span, cell.order, cell.n)
+    return evaluation.Law(
+        draw,
+        cell.n,
+        atoms=cell.data_span if method == "train" else None,
+        idm_law=(cell.data_span, cell.sigma) if method == "idm" else None,
+    )
+
+
+def _sample_metrics(cell: Cell, method: str, x) -> tuple[dict, np.ndarray]:
+    """The memorization and geometry columns of the samples x, and their nearest distances."""
+    man, sphere = cell.sweep.man, cell.sweep.cfg.manifold.is_sphere
+    nearest = nearest_in_frame(man, x, cell.training)
+    ratio = float(np.median(nearest[:, 0] / np.maximum(nearest[:, 1], np.finfo(float).tiny)))
+    d = cell.sweep.cfg.manifold.d
+    metrics = dict(
+        copy_fraction=float(np.mean(cell.training.is_copy(nearest))),
+        duplicates=cell.training.duplicates,
+        nn_median=float(np.median(nearest[:, 0])),
+        manifold_distance=memorization.distance_to_manifold(x, man),
+        radial_shrinkage=float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1))) if sphere else math.nan,
+        predicted_shrinkage=d / 2 * cell.sigma**2 if sphere and method == "idm" else math.nan,
+        nn_ratio_median=ratio,
+    )
+    return metrics, nearest
+
+
+def method_row(cell: Cell, method: str) -> tuple[Row, np.ndarray]:
+    """The method's row of the cell (draw -> W1 -> metrics), and its nearest distances."""
+    sweep, n, seed = cell.sweep, cell.n, cell.seed
+    cfg, root, mf = sweep.cfg, sweep.root, sweep.cfg.manifold
+    model, cost = None, {}
+    if method == "trained":
+        model, _ = trained_models.fit(
+            cfg.trained,
+            _key(root, _TRAIN, seed, n),
+            cell.data,
+            label=f"n={n} seed={seed}",
+            progress=cfg.progress,
+        )
+        cost = dict(train_s=model.seconds, train_steps=model.steps, n_params=model.num_params)
+    t0 = time.perf_counter()
+    key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
+    x = _sample(cfg, key, cell.data, method, n, cfg.sweep.m, model).block_until_ready()
+    t1 = time.perf_counter()
+    measured = evaluation.measure(
+        cfg.evaluator,
+        sweep.man,
+        _key(root, _EVAL, seed, n, 1 + METHODS.index(method)),
+        x,
+        cell.reference,
+        law=_law(cell, method),
+        population=sweep.population,
+    )
+    t2 = time.perf_counter()
+    metrics, nearest = _sample_metrics(cell, method, x)
+    row = Row(
+        experiment=cfg.name,
+        manifold=mf.name,
+        d=mf.d,
+        D=sweep.man.D,
+        n=n,
+        seed=seed,
+        method=method,
+        c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
+        sigma=cell.sigma,
+        evaluator=cfg.evaluator.method,
+        w1_floor=cell.reference.floor.value,
+        sample_s=t1 - t0,
+        eval_s=t2 - t1,
+        seconds=time.perf_counter() - t0,
+        **measured,
+        **metrics,
+        **cost,
+    )
+    check_finite(row)
+    return row, nearest
 
 
 def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[NearestRow]]:
     """Every method's row of the (n, seed) cell, and the nearest distances for the histogram."""
-    cfg, man, root = sweep.cfg, sweep.man, sweep.root
-    mf, sw, ev = cfg.manifold, cfg.sweep, cfg.evaluator
-    sigma = cfg.method.sigma(n, mf.d)
-    ref = sweep.reference(seed)
-    data = man.sample(_key(root, _DATA, seed, n), n)
-    training = memorization.TrainingIndex(evaluation.frame_coordinates(man, data))
-    if ev.of_law:
-        data_span = evaluation.span_coordinates(man, data)
-        order = qmc.spatial_order(data_span)
+    cell = Cell.create(sweep, n, seed)
+    mf, hist = sweep.cfg.manifold, sweep.cfg.sweep.hist_samples
     rows, nearest_rows = [], []
-    for method in cfg.method.names:
-        model, cost = None, {}
-        if method == "trained":
-            model, _ = trained_models.fit(
-                cfg.trained,
-                _key(root, _TRAIN, seed, n),
-                data,
-                label=f"n={n} seed={seed}",
-                progress=cfg.progress,
-            )
-            cost = dict(train_s=model.seconds, train_steps=model.steps, n_params=model.num_params)
-        t0 = time.perf_counter()
-        key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
-        x = _sample(cfg, key, data, method, n, sw.m, model).block_until_ready()
-        t1 = time.perf_counter()
-        eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(method))
-        if ev.of_law and method in SPAN_METHODS:
-            draw = _law_draw(cfg, man, method, data, data_span, order, n)
-            law_res = evaluation.law_w1(
-                ev,
-                eval_key,
-                man,
-                draw,
-                atoms=data_span if method == "train" else None,
-                n=n,
-                idm_law=(data_span, sigma) if method == "idm" else None,
-            )
-            parts = {k: round(v, 10) for k, v in law_res.parts.items()}
-            if ev.sobolev:  # which bounds decided (off by default: the rows stay as they were)
-                parts.update(lower_by=law_res.lower_by, upper_by=law_res.upper_by)
-            measured = dict(
-                w1=law_res.value,
-                w1_lower=law_res.lower,
-                w1_upper=law_res.upper,
-                w1_error=law_res.error,
-                w1_kind=law_res.kind,
-                epsilon=0.0,
-                converged=law_res.converged,
-                n_iters=0,
-                m=law_res.m,
-                m_ref=ev.m_exact,
-                reference="population",
-                evaluation="span",
-                w1_tangential=law_res.parts.get("tangential", math.nan),
-                w1_parts=store.dumps(parts),
-            )
-        else:
-            res = evaluation.w1_in_frame(
-                evaluation.frame_coordinates(man, x),
-                ref.points,
-                ev.plugin,
-                eval_key,
-                sweep.population,
-            )
-            error, kind = _plugin_error(res, ref.floor.value)
-            measured = dict(
-                w1=res.value,
-                w1_lower=res.lower,
-                w1_upper=res.upper,
-                w1_error=error,
-                w1_kind=kind,
-                epsilon=res.epsilon,
-                converged=bool(res.converged and ref.floor.converged),
-                n_iters=res.n_iters,
-                m=int(x.shape[0]),
-                m_ref=sw.reference_size,
-                reference=ref.kind,
-                evaluation="ambient",
-                w1_tangential=math.nan,
-                w1_parts="",
-            )
-        t2 = time.perf_counter()
-        nearest = nearest_in_frame(man, x, training)
-        radial = predicted = math.nan
-        if mf.is_sphere:
-            radial = float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1)))
-            if method == "idm":
-                predicted = mf.d / 2 * sigma**2
-        copies = training.is_copy(nearest)
-        ratio = float(np.median(nearest[:, 0] / np.maximum(nearest[:, 1], np.finfo(float).tiny)))
-        manifold_distance = memorization.distance_to_manifold(x, man)
-        t3 = time.perf_counter()
-        row = Row(
-            experiment=cfg.name,
-            manifold=mf.name,
-            d=mf.d,
-            D=man.D,
-            n=n,
-            seed=seed,
-            method=method,
-            c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
-            sigma=sigma,
-            evaluator=ev.method,
-            w1_floor=ref.floor.value,
-            copy_fraction=float(np.mean(copies)),
-            duplicates=training.duplicates,
-            nn_median=float(np.median(nearest[:, 0])),
-            manifold_distance=manifold_distance,
-            radial_shrinkage=radial,
-            predicted_shrinkage=predicted,
-            sample_s=t1 - t0,
-            eval_s=t2 - t1,
-            seconds=t3 - t0,
-            **measured,
-            **cost,
-            nn_ratio_median=ratio,
-        )
-        check_finite(row)
+    for method in sweep.cfg.method.names:
+        row, nearest = method_row(cell, method)
         rows.append(row)
-        if seed == 0 and method in HIST_METHODS and sw.hist_samples:
+        if seed == 0 and method in HIST_METHODS and hist:
             nearest_rows += [
-                NearestRow(mf.name, mf.d, man.D, method, n, seed, a, b)
-                for a, b in nearest[: sw.hist_samples].tolist()
+                NearestRow(mf.name, mf.d, sweep.man.D, method, n, seed, a, b)
+                for a, b in nearest[:hist].tolist()
             ]
     return rows, nearest_rows

@@ -14,30 +14,45 @@ The law evaluators (``bracket``, ``extrapolated``; :func:`law_w1`) work in the s
 coordinates y = x F^T (the embedding dimension of them): the methods whose outputs are
 convex combinations of training points (idm, dm, train, cfdm) lie there, and the population
 sets are randomly offset or rotated grids of the canonical manifold.
+
+Every evaluator returns an :class:`idm.w1.W1Estimate`; :func:`measure` runs the configured one
+for a row and :func:`row_fields` is the one translation of an estimate into a row's columns.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.helpers import store
 from experiments.helpers.schemas import EvaluatorConfig
 from idm import w1
-from idm.w1 import law, semidiscrete
+from idm.w1 import W1Estimate, law, semidiscrete
 
 __all__ = [
-    "frame_coordinates",
+    "Law",
+    "SeedReference",
     "exact_mode",
+    "frame_coordinates",
     "frame_sampler",
     "grid_canonical",
     "is_uniform_circle",
-    "uniform_sphere_dim",
     "law_w1",
+    "measure",
     "reference",
+    "row_fields",
+    "seed_reference",
     "span_coordinates",
+    "uniform_sphere_dim",
     "w1_in_frame",
 ]
+
+# The rate app's convergence rule for a semidiscrete value: its standard error within 0.5%.
+SEMIDISCRETE_RTOL = 0.005
 
 
 def frame_coordinates(man, x) -> np.ndarray:
@@ -106,26 +121,7 @@ def frame_sampler(man):
     return sample
 
 
-def _semidiscrete(x_frame, ev: EvaluatorConfig, key, sampler) -> w1.W1Result:
-    res = semidiscrete.semidiscrete_w1_result(
-        key,
-        x_frame,
-        sampler,
-        n_eval=ev.n_eval or 2**18,
-        upper=False,
-        **({"num_iterations": ev.num_iterations} if ev.num_iterations else {}),
-    )
-    return w1.W1Result(
-        value=float(res.value),
-        converged=bool(res.value_se <= 0.005 * res.value),
-        n_iters=int(res.n_iters),
-        method="semidiscrete",
-        epsilon=float(res.epsilon),
-        lower=float(res.lower),
-    )
-
-
-def w1_in_frame(x_frame, ref_frame, ev: EvaluatorConfig, key=None, sampler=None) -> w1.W1Result:
+def w1_in_frame(x_frame, ref_frame, ev: EvaluatorConfig, key=None, sampler=None) -> W1Estimate:
     """W1 by the configured evaluator between points already in frame coordinates.
 
     Exact W1 between clouds of different sizes (``train`` at n < m) goes to POT's network
@@ -133,8 +129,15 @@ def w1_in_frame(x_frame, ref_frame, ev: EvaluatorConfig, key=None, sampler=None)
     the cost matrix repeated up to the least common multiple of the sizes (the metric's
     default), with the same value.
     """
-    if ev.method == "semidiscrete":
-        return _semidiscrete(x_frame, ev, key, sampler)
+    if ev.method == "semidiscrete":  # against the population law itself (``sampler``)
+        return semidiscrete.semidiscrete_w1_result(
+            key,
+            x_frame,
+            sampler,
+            n_eval=ev.n_eval or 2**18,
+            upper=False,
+            **({"num_iterations": ev.num_iterations} if ev.num_iterations else {}),
+        )
     kwargs = {}
     if ev.method == "sinkhorn":
         kwargs = {
@@ -207,7 +210,7 @@ def exact_mode(ev: EvaluatorConfig, n: int | None, discrete: bool, circle: bool 
 
 def law_w1(
     ev: EvaluatorConfig, key, man, draw, *, atoms=None, n: int | None = None, idm_law=None
-) -> law.LawW1:
+) -> W1Estimate:
     """W1 of the law of ``draw`` (span coordinates) against the manifold's population law.
 
     ``n``: the training points behind the law (:func:`exact_mode`); ``atoms``: the law's atoms
@@ -242,4 +245,107 @@ def law_w1(
         rtol=ev.auto_rtol,
         z=ev.z,
         sobolev=sobolev,
+    )
+
+
+# ----------------------------------------------------------------------------- one cell's W1
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedReference:
+    """A seed's population reference (in frame coordinates), its kind, and the floor W1."""
+
+    points: np.ndarray
+    kind: str
+    floor: W1Estimate
+
+
+def seed_reference(man, ev: EvaluatorConfig, keys, size: int, m: int, population=None):
+    """The reference of ``size`` points and the floor: ``ev``'s W1 of m population points to it.
+
+    ``keys``: ``(reference, floor sample, evaluation)`` keys; ``population``: the population
+    sampler in frame coordinates (the semidiscrete evaluator's, else None).
+    """
+    ref, kind = reference(man, keys[0], size, ev.reference)
+    ref_frame = frame_coordinates(man, ref)
+    floor_points = frame_coordinates(man, man.sample(keys[1], m))
+    floor = w1_in_frame(floor_points, ref_frame, ev, keys[2], population)
+    return SeedReference(ref_frame, "population" if ev.method == "semidiscrete" else kind, floor)
+
+
+@dataclasses.dataclass(frozen=True)
+class Law:
+    """A method's law, for the law evaluators: its draws (span coordinates) and what it is.
+
+    Attributes:
+        draw: ``(key, k) -> (k, embedding_dim)`` draws of the law.
+        n: the training points behind it (:func:`exact_mode`).
+        atoms: the law's atoms when it is the training set (else None).
+        idm_law: ``(data_span, sigma)`` when it is IDM's law (the Sobolev bound).
+    """
+
+    draw: object
+    n: int
+    atoms: np.ndarray | None = None
+    idm_law: tuple | None = None
+
+
+def measure(ev: EvaluatorConfig, man, key, x, ref: SeedReference, *, law=None, population=None):
+    """A method's W1 columns of a row: of its law (``law``, a :class:`Law`) or of its samples x.
+
+    The law evaluators measure the law in span coordinates; otherwise ``ev.plugin`` measures
+    the samples against the seed's reference in frame coordinates.
+    """
+    if law is not None:
+        res = law_w1(ev, key, man, law.draw, atoms=law.atoms, n=law.n, idm_law=law.idm_law)
+    else:
+        res = w1_in_frame(frame_coordinates(man, x), ref.points, ev.plugin, key, population)
+    return row_fields(res, ref, ev, m=int(x.shape[0]))
+
+
+def _converged(res: W1Estimate) -> bool:
+    if res.method == "semidiscrete":
+        return bool(res.diagnostics["value_se"] <= SEMIDISCRETE_RTOL * res.value)
+    return bool(res.converged)
+
+
+def row_fields(res: W1Estimate, ref: SeedReference, ev: EvaluatorConfig, *, m: int):
+    """The W1 columns of a row (:class:`experiments.helpers.rows.Row`) from an estimate.
+
+    The one translation of a :class:`~idm.w1.W1Estimate` into a row. ``w1_error``: the law
+    evaluators' own error bar; one standard error of a semidiscrete value (``error / z``); for
+    a plug-in value, the seed's floor or Sinkhorn's half-width, whichever is larger. Law rows
+    keep every bound in ``w1_parts`` (flags as 0/1; with ``ev.sobolev`` the deciding bounds'
+    names too) and their own draws' count as ``m``; plug-in rows the m samples measured
+    against the reference.
+    """
+    info = res.diagnostics
+    parts = info.get("parts")
+    if parts is not None:  # a law evaluator
+        kept = {k: round(float(v) if isinstance(v, bool) else v, 10) for k, v in parts.items()}
+        if ev.sobolev:  # which bounds decided (off by default: the rows stay as they were)
+            kept.update(lower_by=res.lower_by, upper_by=res.upper_by)
+        where = dict(reference="population", evaluation="span", m=info["m"], m_ref=ev.m_exact)
+        error, kind, parts_json = res.error, res.method, store.dumps(kept)
+        converged = res.converged
+    else:
+        where = dict(reference=ref.kind, evaluation="ambient", m=m, m_ref=len(ref.points))
+        if res.method == "semidiscrete":
+            error, kind = res.error / res.z, "semidiscrete"
+        else:
+            half = res.error if math.isfinite(res.error) else 0.0
+            error, kind = max(float(ref.floor.value), float(half)), "plugin"
+        parts_json, converged = "", _converged(res) and _converged(ref.floor)
+    return dict(
+        w1=res.value,
+        w1_lower=res.lower,
+        w1_upper=res.upper,
+        w1_error=error,
+        w1_kind=kind,
+        epsilon=info.get("epsilon", 0.0),
+        converged=bool(converged),
+        n_iters=info.get("n_iters", 0),
+        w1_tangential=parts.get("tangential", math.nan) if parts is not None else math.nan,
+        w1_parts=parts_json,
+        **where,
     )

@@ -65,10 +65,10 @@ def one(n: int, key) -> dict:
         warm = {} if g is None else {
             "g_init": periodic_interp(a, a_prev, g), "epsilon0": 0.0, "learning_rate": 0.03
         }  # fmt: skip
-        g, _ = semidiscrete.dual_potential(
+        g = semidiscrete.dual_potential(
             jax.random.fold_in(key, 10 + i), jnp.asarray(q), sampler, num_iterations=ITERATIONS,
             **warm,
-        )  # fmt: skip
+        ).g  # fmt: skip
         res = semidiscrete.evaluate_potential(
             jax.random.fold_in(key, 20 + i), jnp.asarray(q), sampler, g, n_eval=2**18
         )
@@ -77,7 +77,7 @@ def one(n: int, key) -> dict:
                 "grid": m,
                 "grid_w1_to_uniform": float(np.pi / (2 * m)),  # arc; the chord is smaller
                 "value": float(res.value),
-                "value_se": float(res.value_se),
+                "value_se": float(res.diagnostics["value_se"]),
                 "upper": float(res.upper),
                 "seconds": time.perf_counter() - t0,
             }

@@ -20,7 +20,8 @@
 * :mod:`idm.w1.divergence`: :func:`sinkhorn_divergence`, the debiased Sinkhorn divergence with
   the Euclidean cost as a JAX scalar (``jit``, ``vmap``, ``grad``): a differentiable loss, not
   a certified W1 (it undershoots W1);
-* :mod:`idm.w1._record`: :class:`W1Result`, the record they return, and :class:`W1NotConverged`.
+* :mod:`idm.w1._record`: :class:`W1Estimate`, the one record every evaluator returns (value,
+  bounds, error bar, which bound decided, diagnostics), and :class:`W1NotConverged`.
 """
 
 from idm.w1 import (
@@ -36,13 +37,13 @@ from idm.w1 import (
     sobolev,
     sphere,
 )
-from idm.w1._record import W1NotConverged, W1Result
+from idm.w1._record import W1Estimate, W1NotConverged
 from idm.w1.divergence import sinkhorn_divergence
 from idm.w1.plugin import w1, w1_floor, w1_result
 
 __all__ = [
+    "W1Estimate",
     "W1NotConverged",
-    "W1Result",
     "circle",
     "divergence",
     "exact",

@@ -31,6 +31,8 @@ For a point cloud :math:`x_1..x_m` in the plane (in practice near the unit circl
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from idm._search import golden_section_recomputed
@@ -58,8 +60,12 @@ def arc_means(x: np.ndarray, start: np.ndarray, width: float) -> np.ndarray:
     return dist @ _GL_W / 2.0
 
 
+@dataclasses.dataclass(frozen=True)
 class MonotoneCoupling:
     """The angle-monotone coupling of a cloud with the uniform circle.
+
+    A plan, not an estimate: :func:`idm.w1.law.monotone_bounds` turns its cost and potential
+    into bounds.
 
     Attributes:
         cost: its transport cost, an upper bound on W1 between the cloud and the circle.
@@ -67,10 +73,9 @@ class MonotoneCoupling:
         alpha: the start of arc 0.
     """
 
-    def __init__(self, cost: float, points: np.ndarray, alpha: float):
-        self.cost = cost
-        self.points = points
-        self.alpha = alpha
+    cost: float
+    points: np.ndarray
+    alpha: float
 
     @property
     def width(self) -> float:

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from idm.w1._record import W1NotConverged, W1Result, check_clouds
+from idm.w1._record import W1Estimate, W1NotConverged, check_clouds
 
 __all__ = ["exact", "pairwise", "pot_cost"]
 
@@ -37,7 +37,16 @@ def pot_cost(x, y):
     return np.sqrt(np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0))
 
 
-def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:
+def _optimum(value: float, optimal: bool) -> W1Estimate:
+    """The record of an exact solve: ``lower = value = upper`` (NaN ``lower`` short of optimal)."""
+    lower = value if optimal else math.nan
+    return W1Estimate(
+        value, lower, value, (value - lower) / 2, "exact", bool(optimal),
+        lower_by="exact" if optimal else "", upper_by="exact",
+    )  # fmt: skip
+
+
+def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Estimate:
     """Exact W1 between the uniform measures on ``x`` (n, D) and ``y`` (m, D), in float64.
 
     Args:
@@ -50,8 +59,9 @@ def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:
         num_iter_max: POT's iteration cap.
 
     Returns:
-        A :class:`W1Result` with ``lower = value = upper`` (NaN ``lower`` when POT stopped
-        short of optimality, which also warns :class:`W1NotConverged`).
+        A :class:`~idm.w1.W1Estimate` with ``lower = value = upper`` and ``error = 0`` (NaN
+        ``lower`` and ``error`` when POT stopped short of optimality, which also warns
+        :class:`W1NotConverged`).
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -68,7 +78,7 @@ def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:
         # the matched pairs' distances by direct differences (exact 0 for equal points)
         i, j = rows // (size // n), cols // (size // m)
         value = float(np.linalg.norm(x[i] - y[j], axis=1).sum() / size)
-        return W1Result(value, True, 0, "exact", 0.0, value, value, 0.0)
+        return _optimum(value, True)
     try:
         import ot
     except ImportError:
@@ -82,5 +92,4 @@ def exact(x, y, *, max_size=0, num_iter_max=10**8) -> W1Result:
     ok = log["result_code"] == 1
     if not ok:
         warnings.warn(f"POT emd2 did not reach optimality: {log['warning']}", W1NotConverged, 3)
-    value = float(value)
-    return W1Result(value, bool(ok), 0, "exact", 0.0, value if ok else math.nan, value, 0.0)
+    return _optimum(float(value), ok)

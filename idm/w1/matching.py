@@ -35,6 +35,9 @@ __all__ = ["Matching", "bisection", "match", "refine"]
 class Matching:
     r"""A permutation coupling of two equal-size point sets.
 
+    A plan, not an estimate: :func:`idm.w1.law.matched_bound` turns its cost into an upper
+    bound.
+
     Attributes:
         cost: mean Euclidean cost :math:`\frac1m \sum_i |x_i - y_{\pi(i)}|` (float64).
         perm: (m,) the permutation: x[i] is matched with y[perm[i]].

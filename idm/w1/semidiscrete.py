@@ -69,9 +69,10 @@ import numpy as np
 from idm._backend import work_dtype
 from idm._geometry import dists
 from idm._ott import gemm_euclidean
+from idm.w1._record import W1Estimate
 
 __all__ = [
-    "SemidiscreteW1",
+    "DualPotential",
     "dual_potential",
     "evaluate_potential",
     "semidiscrete_w1",
@@ -82,52 +83,23 @@ _CHUNK_ENTRIES = 2**23  # entries of one (chunk x m) distance block in the evalu
 
 
 @dataclasses.dataclass(frozen=True)
-class SemidiscreteW1:
-    r"""Semidiscrete W1 between a point cloud and a population law, with its uncertainty.
+class DualPotential:
+    """The semi-dual potential on a cloud, as the stochastic ascent left it.
 
     Attributes:
-        value: :math:`\hat F(g)`, the hard-min dual value on the fresh sample; unbiased for
-            :math:`F(g) \le W_1` (equality at the optimal g). The estimate to report.
-        value_se: Monte-Carlo standard error of ``value``.
-        lower: ``value - z * value_se``, a lower bound on W1 at confidence about
-            :math:`\Phi(z)`.
-        upper: ``plan_cost + correction + z * plan_se``; ``plan_cost + correction`` is the
-            cost of a feasible plan between the cloud and the fresh sample, an upward-biased
-            estimate of an upper bound on W1. NaN when not computed.
-        plan_cost: mean distance from each fresh point to its Laguerre cell's centre.
-        plan_se: Monte-Carlo standard error of ``plan_cost``.
-        correction: exact discrete :math:`W_1` between the empirical cell masses and the
-            uniform weights on the cloud (NaN when not computed).
-        cell_tv: total variation :math:`\frac12\sum_i|\hat p_i - 1/m|` of the cell masses.
-        marginal_chi2: ott's final chi-squared marginal error estimate of the solver.
-        n_iters: stochastic ascent steps taken.
+        g: ``(m,)`` the potential (float64 with x64 on).
+        n_iters: ascent steps taken.
+        marginal_chi2: ott's final chi-squared marginal error estimate.
         epsilon: final entropic regularisation of the ascent (0: hard min).
-        n_eval: fresh population points used for the evaluation.
-        z: the multiplier of the standard errors in ``lower`` and ``upper``.
-        converged: ``upper - lower <= rtol * value`` (a Monte-Carlo statement).
-        method: ``"semidiscrete"``.
+        scale: the quantisation scale (mean distance from a population point to its nearest
+            x_i), the unit of the learning rate and of ``epsilon0``.
     """
 
-    value: float
-    value_se: float
-    lower: float
-    upper: float
-    plan_cost: float
-    plan_se: float
-    correction: float
-    cell_tv: float
-    marginal_chi2: float
+    g: jax.Array
     n_iters: int
+    marginal_chi2: float
     epsilon: float
-    n_eval: int
-    z: float
-    converged: bool
-    method: str = "semidiscrete"
-
-    @property
-    def gap(self) -> float:
-        """``upper - lower``: the width of the bracket."""
-        return self.upper - self.lower
+    scale: float
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -159,14 +131,14 @@ def _check_inputs(x, sampler, key):
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"x must be a non-empty (m, D) point cloud, got shape {x.shape}")
     if not bool(jnp.all(jnp.isfinite(x))):
-        raise FloatingPointError("x has non-finite entries")
+        raise ValueError("x has non-finite entries")
     y = jnp.asarray(sampler(jax.random.fold_in(key, 7919), 2))
     if y.shape != (2, x.shape[1]):
         raise ValueError(
             f"sampler(key, k) must return shape (k, D) = (2, {x.shape[1]}), got {y.shape}"
         )
     if not bool(jnp.all(jnp.isfinite(y))):
-        raise FloatingPointError("the sampler returned non-finite points")
+        raise ValueError("the sampler returned non-finite points")
     return x.astype(work_dtype())
 
 
@@ -248,6 +220,22 @@ def _quantisation_scale(key, x, center, *, sampler, k):
     return jnp.mean(jnp.min(dists(y, x), axis=1))
 
 
+def _check_ascent(num_iterations, batch_size, learning_rate, error_eval_every, anneal_fraction,
+                  potential_ema, epsilon0):  # fmt: skip
+    _check_positive(
+        num_iterations=num_iterations,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        error_eval_every=error_eval_every,
+    )
+    if not 0.0 <= anneal_fraction < 1.0:
+        raise ValueError(f"anneal_fraction must be in [0, 1), got {anneal_fraction}")
+    if not 0.0 <= potential_ema < 1.0:
+        raise ValueError(f"potential_ema must be in [0, 1), got {potential_ema}")
+    if epsilon0 < 0:
+        raise ValueError(f"epsilon0 must be >= 0, got {epsilon0}")
+
+
 def dual_potential(
     key,
     x,
@@ -263,7 +251,7 @@ def dual_potential(
     threshold=None,
     dtype=jnp.float32,
     g_init=None,
-):
+) -> DualPotential:
     """Maximises the semi-dual F(g) by ott-jax's stochastic ``SemidiscreteSolver``.
 
     Args:
@@ -290,22 +278,11 @@ def dual_potential(
         g_init: optional ``(m,)`` warm start.
 
     Returns:
-        ``(g, info)``: the ``(m,)`` potential (float64 with x64 on) and a dict with
-        ``n_iters``, ``marginal_chi2``, ``epsilon`` (final) and ``scale``.
+        A :class:`DualPotential`.
     """
     x = _check_inputs(x, sampler, key)
-    _check_positive(
-        num_iterations=num_iterations,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        error_eval_every=error_eval_every,
-    )
-    if not 0.0 <= anneal_fraction < 1.0:
-        raise ValueError(f"anneal_fraction must be in [0, 1), got {anneal_fraction}")
-    if not 0.0 <= potential_ema < 1.0:
-        raise ValueError(f"potential_ema must be in [0, 1), got {potential_ema}")
-    if epsilon0 < 0:
-        raise ValueError(f"epsilon0 must be >= 0, got {epsilon0}")
+    _check_ascent(num_iterations, batch_size, learning_rate, error_eval_every, anneal_fraction,
+                  potential_ema, epsilon0)  # fmt: skip
     m = x.shape[0]
     xc, center = _centre(x)
     scale = _quantisation_scale(
@@ -337,13 +314,7 @@ def dual_potential(
     g = g.astype(x.dtype)
     if not bool(jnp.all(jnp.isfinite(g))):
         raise FloatingPointError("semidiscrete ascent diverged (non-finite potential)")
-    info = {
-        "n_iters": int(it),
-        "marginal_chi2": float(chi2),
-        "epsilon": float(eps),
-        "scale": scale,
-    }
-    return g, info
+    return DualPotential(g, int(it), float(chi2), float(eps), scale)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -410,6 +381,55 @@ def _mass_correction(x, p, max_cells):
     return float(value) * tv, tv
 
 
+def _check_potential(g, x):
+    m = x.shape[0]
+    g = jnp.asarray(g, x.dtype)
+    if g.shape != (m,):
+        raise ValueError(f"g must have shape ({m},), got {g.shape}")
+    if not bool(jnp.all(jnp.isfinite(g))):
+        raise ValueError("g has non-finite entries")
+    return g
+
+
+def _estimate(xc, g, sums, n, *, z, upper, rtol, max_cells, fit) -> W1Estimate:
+    """The record from the streamed sums over n fresh points (:func:`evaluate_potential`)."""
+    s_min, s_min2, s_cost, s_cost2, counts = sums
+    min_mean, min_se = _mean_se(float(s_min), float(s_min2), n)
+    value = float(jnp.mean(g)) + min_mean
+    plan_cost, plan_se = _mean_se(float(s_cost), float(s_cost2), n)
+    p = np.asarray(counts, np.float64) / n
+    if upper:
+        correction, tv = _mass_correction(np.asarray(xc, np.float64), p, max_cells)
+    else:
+        correction, tv = math.nan, 0.5 * float(np.abs(p - 1.0 / len(p)).sum())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"semidiscrete W1 is not finite ({value})")
+    lower = value - z * min_se
+    up = plan_cost + correction + z * plan_se
+    return W1Estimate(
+        value=value,
+        lower=lower,
+        upper=up,
+        error=value - lower,
+        method="semidiscrete",
+        converged=bool(up - lower <= rtol * value),
+        z=float(z),
+        lower_by="dual",
+        upper_by="plan" if math.isfinite(up) else "",
+        diagnostics=dict(
+            value_se=min_se,
+            plan_cost=plan_cost,
+            plan_se=plan_se,
+            correction=correction,
+            cell_tv=tv,
+            n_eval=n,
+            marginal_chi2=fit.marginal_chi2 if fit is not None else math.nan,
+            n_iters=fit.n_iters if fit is not None else 0,
+            epsilon=fit.epsilon if fit is not None else 0.0,
+        ),  # fmt: skip
+    )
+
+
 def evaluate_potential(
     key,
     x,
@@ -422,9 +442,9 @@ def evaluate_potential(
     upper=True,
     max_correction_cells=2**25,
     rtol=0.05,
-    info=None,
-):
-    """Evaluates a potential g on fresh population points: value, bounds, standard errors.
+    fit: DualPotential | None = None,
+) -> W1Estimate:
+    r"""Evaluates a potential g on fresh population points: value, bounds, standard errors.
 
     Args:
         key: PRNG key for the fresh sample (use one independent of the optimisation).
@@ -439,58 +459,36 @@ def evaluate_potential(
         max_correction_cells: the largest ``surplus x deficit`` cost matrix solved; above it
             ``correction`` and ``upper`` are NaN.
         rtol: ``converged`` means ``upper - lower <= rtol * value``.
-        info: optional dict from :func:`dual_potential` (``n_iters``, ``marginal_chi2``,
-            ``epsilon``) copied into the record.
+        fit: the :class:`DualPotential` that g came from: its ``n_iters``, ``marginal_chi2``
+            and ``epsilon`` are copied into the diagnostics.
 
     Returns:
-        A :class:`SemidiscreteW1`.
+        A :class:`~idm.w1.W1Estimate` (``method="semidiscrete"``): ``value`` :math:`\hat F(g)`
+        (unbiased for :math:`F(g) \le W_1`, equal at the optimal g); ``lower = value - z
+        value_se`` (a lower bound at confidence about :math:`\Phi(z)`); ``upper = plan_cost +
+        correction + z plan_se`` (the cost of a feasible plan with the fresh sample: an
+        upward-biased estimate of an upper bound; NaN when not computed); ``error = value -
+        lower`` (``z`` standard errors); ``converged``: ``upper - lower <= rtol * value`` (a
+        Monte-Carlo statement). ``diagnostics``: ``value_se``, ``plan_cost`` (mean distance
+        from a fresh point to its Laguerre cell's centre), ``plan_se``, ``correction`` (exact
+        discrete W1 between the empirical cell masses and the uniform weights), ``cell_tv``
+        (their total variation), ``n_eval`` (fresh points used), and the fit's ``n_iters``,
+        ``marginal_chi2``, ``epsilon``.
     """
     x = _check_inputs(x, sampler, key)
     _check_positive(n_eval=n_eval, z=z, rtol=rtol)
     m = x.shape[0]
-    g = jnp.asarray(g, x.dtype)
-    if g.shape != (m,):
-        raise ValueError(f"g must have shape ({m},), got {g.shape}")
-    if not bool(jnp.all(jnp.isfinite(g))):
-        raise FloatingPointError("g has non-finite entries")
+    g = _check_potential(g, x)
     chunk = max(64, _CHUNK_ENTRIES // m) if chunk is None else int(chunk)
     _check_positive(chunk=chunk)
     chunk = min(chunk, int(n_eval))
     n_chunks = -(-int(n_eval) // chunk)
-    n = n_chunks * chunk
     xc, center = _centre(x)
-    s_min, s_min2, s_cost, s_cost2, counts = _evaluate(
-        key, xc, center, g, sampler=sampler, n_chunks=n_chunks, chunk=chunk
-    )
-    min_mean, min_se = _mean_se(float(s_min), float(s_min2), n)
-    value = float(jnp.mean(g)) + min_mean
-    plan_cost, plan_se = _mean_se(float(s_cost), float(s_cost2), n)
-    p = np.asarray(counts, np.float64) / n
-    if upper:
-        correction, tv = _mass_correction(np.asarray(xc, np.float64), p, max_correction_cells)
-    else:
-        correction, tv = math.nan, 0.5 * float(np.abs(p - 1.0 / m).sum())
-    if not math.isfinite(value):
-        raise FloatingPointError(f"semidiscrete W1 is not finite ({value})")
-    lower = value - z * min_se
-    up = plan_cost + correction + z * plan_se
-    info = info or {}
-    return SemidiscreteW1(
-        value=value,
-        value_se=min_se,
-        lower=lower,
-        upper=up,
-        plan_cost=plan_cost,
-        plan_se=plan_se,
-        correction=correction,
-        cell_tv=tv,
-        marginal_chi2=float(info.get("marginal_chi2", math.nan)),
-        n_iters=int(info.get("n_iters", 0)),
-        epsilon=float(info.get("epsilon", 0.0)),
-        n_eval=n,
-        z=float(z),
-        converged=bool(up - lower <= rtol * value),
-    )
+    sums = _evaluate(key, xc, center, g, sampler=sampler, n_chunks=n_chunks, chunk=chunk)
+    return _estimate(
+        xc, g, sums, n_chunks * chunk, z=z, upper=upper, rtol=rtol,
+        max_cells=max_correction_cells, fit=fit,
+    )  # fmt: skip
 
 
 def semidiscrete_w1_result(
@@ -503,7 +501,7 @@ def semidiscrete_w1_result(
     upper=True,
     rtol=0.05,
     **solver_kwargs,
-) -> SemidiscreteW1:
+) -> W1Estimate:
     """W1 between the uniform measure on x and the population law of ``sampler``.
 
     Runs :func:`dual_potential` with ``fold_in(key, 0)``, then :func:`evaluate_potential` on a
@@ -520,19 +518,20 @@ def semidiscrete_w1_result(
         **solver_kwargs: passed to :func:`dual_potential`.
 
     Returns:
-        A :class:`SemidiscreteW1`; report ``value`` with ``value_se``.
+        :func:`evaluate_potential`'s :class:`~idm.w1.W1Estimate`; report ``value`` with
+        ``diagnostics["value_se"]``.
     """
-    g, info = dual_potential(jax.random.fold_in(key, 0), x, sampler, **solver_kwargs)
+    fit = dual_potential(jax.random.fold_in(key, 0), x, sampler, **solver_kwargs)
     return evaluate_potential(
         jax.random.fold_in(key, 1),
         x,
         sampler,
-        g,
+        fit.g,
         n_eval=n_eval,
         z=z,
         upper=upper,
         rtol=rtol,
-        info=info,
+        fit=fit,
     )
 
 

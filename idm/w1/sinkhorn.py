@@ -50,7 +50,9 @@ the bounds are streamed the same way, so no ``n x m`` array exists.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,7 +60,7 @@ import jax.numpy as jnp
 from idm._backend import backend_block, work_dtype
 from idm._geometry import sq_dists
 from idm._ott import ensure_online_mode, gemm_euclidean
-from idm.w1._record import W1Result, check_clouds
+from idm.w1._record import W1Estimate, check_clouds
 
 __all__ = ["sinkhorn"]
 
@@ -203,6 +205,125 @@ def _dense_cost(x, y):
     return jnp.sqrt(sq_dists(x, y, nx, ny))
 
 
+def _estimate(value, lower, upper, certified, n_iters, eps, merr) -> W1Estimate:
+    return W1Estimate(
+        value, lower, upper, (upper - lower) / 2, "sinkhorn", bool(certified),
+        lower_by="dual", upper_by="rounded plan",
+        diagnostics={"n_iters": n_iters, "epsilon": eps, "marginal_error": merr},
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """The centred clouds and how they are solved: dense cost or online, dtypes, blocks."""
+
+    x: jax.Array  # work dtype, centred
+    y: jax.Array
+    xs: jax.Array | None  # solver dtype (online path); None on the dense path
+    ys: jax.Array | None
+    cost: jax.Array | None  # dense path: the cost matrix in the solver dtype
+    dtype: jnp.dtype
+    batch_size: int | None
+    block: int
+    stage_iterations: int
+
+    @property
+    def dense(self) -> bool:
+        return self.cost is not None
+
+    def lower_bound(self, g) -> float:
+        """The dual lower bound from the column potential g."""
+        if self.dense:
+            return float(_dual_bound_dense(self.cost, g))
+        return float(_dual_bound(self.xs, self.ys, g, self.block))
+
+
+class _State(NamedTuple):
+    f: jax.Array
+    g: jax.Array
+    iters: int
+    momentum: bool  # off for good once an over-relaxed call went non-finite
+
+
+def _problem(x, y, *, batch_size, dense_max, dtype, block, stage_iterations) -> _Problem:
+    wd = x.dtype
+    n, m = x.shape[0], y.shape[0]
+    dense = batch_size is None and n * m <= dense_max
+    if not dense:
+        ensure_online_mode()
+        batch_size = backend_block(1024, 4096) if batch_size is None else int(batch_size)
+    # dense: costs computed in the work dtype, stored in the solver dtype (float32: rounding
+    # ~1e-7 C, far below eps). Online: costs are recomputed in the solver dtype by a GEMM,
+    # whose float32 cancellation error (~1e-7 |x|^2 / d, 2e-5 at d = 0.01) would rival small
+    # eps, so the online path iterates in the work dtype unless told otherwise.
+    dtype = jnp.dtype(dtype if dtype is not None else (jnp.float32 if dense else wd))
+    cost = _dense_cost(x, y).astype(dtype) if dense else None
+    points = (None, None) if dense else (x.astype(dtype), y.astype(dtype))
+    block = max(1, min(backend_block(256, 4096) if block is None else block, n, m))
+    return _Problem(x, y, *points, cost, dtype, batch_size, block, stage_iterations)
+
+
+def _run(p: _Problem, state: _State, eps, init, thr, polish=False) -> tuple[_State, bool]:
+    """One call of ``stage_iterations``; with ``polish``, ``_INNER`` plain iterations.
+
+    Over-relaxed iterates overshoot the marginals, so bounds are taken after a few plain
+    iterations (a huge threshold stops the call at its first check). A non-finite result is
+    redone from the same start without momentum, which then stays off.
+    """
+    mom = state.momentum and not polish
+    args = (p.xs, p.ys, p.cost, state.f, state.g) + tuple(
+        jnp.asarray(v, p.dtype) for v in (eps, init, jnp.inf if polish else thr)
+    )
+    static = dict(iters=p.stage_iterations, batch_size=p.batch_size, dense=p.dense)
+    f, g, it, conv = _sinkhorn_stage(*args, jnp.asarray(mom), **static)
+    momentum = state.momentum
+    if mom and not bool(jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))):
+        momentum = False
+        f, g, it, conv = _sinkhorn_stage(*args, jnp.asarray(False), **static)
+    return _State(f, g, state.iters + int(it), momentum), bool(conv) and not polish
+
+
+def _anneal(p: _Problem, state: _State, goal, diam, threshold, max_iterations):
+    """Halves eps (warm-started) until the next halving would pass the goal."""
+    eps, init = max(0.05 * diam, goal(0.0)), 1.0
+    while state.iters < max_iterations:
+        state, _ = _run(p, state, eps, init, threshold)
+        nxt = max(eps / 2, goal(p.lower_bound(state.g)))
+        if nxt >= eps:
+            break
+        eps, init = nxt, eps / nxt
+    return state, eps, init
+
+
+def _certify(p: _Problem, state: _State, eps, init, *, rtol, atol, fixed, min_threshold,
+             max_iterations, max_refinements):  # fmt: skip
+    """Iterates at eps, bracketing W1 after every call, until the bracket certifies.
+
+    At fixed eps, iterating shrinks the rounding slack (upper - value) but not the entropic
+    bias (value - lower ~ eps); when the bias alone nearly fills the tolerance, eps is halved.
+    """
+    refinements, conv = 0, False
+    while True:
+        if state.iters < max_iterations:
+            state, conv = _run(p, state, eps, init, min_threshold)
+            if not conv:
+                state, conv = _run(p, state, eps, 1.0, min_threshold, polish=True)
+        init = 1.0
+        bounds = _bounds(p.x, p.y, state.f, state.g, jnp.asarray(eps, p.x.dtype), p.block)
+        primal, lower, upper, merr = (float(v) for v in bounds)
+        tol = rtol * max(lower, 0.0) + atol
+        certified = upper - lower <= tol
+        if certified or state.iters >= max_iterations:
+            break
+        if primal - lower > 0.75 * tol and not fixed and refinements < max_refinements:
+            refinements += 1
+            eps, init = eps / 2, 2.0
+        elif conv:  # converged to min_threshold and still uncertified: nothing left to do
+            break
+    value = min(max(primal, lower), upper)
+    return _estimate(value, lower, upper, certified, state.iters, eps, merr)
+
+
 def sinkhorn(
     x,
     y,
@@ -220,8 +341,8 @@ def sinkhorn(
     dtype=None,
     momentum=True,
     block=None,
-) -> W1Result:
-    """Certified Sinkhorn W1 between the uniform measures on ``x`` and ``y``.
+) -> W1Estimate:
+    r"""Certified Sinkhorn W1 between the uniform measures on ``x`` and ``y``.
 
     Options (see the module docstring for the algorithm; :func:`idm.w1.w1_result` documents
     each one): ``rtol``, ``atol``, ``epsilon``, ``threshold``, ``min_threshold``,
@@ -229,7 +350,11 @@ def sinkhorn(
     ``dense_max``, ``dtype``, ``momentum``, ``block``.
 
     Returns:
-        A :class:`W1Result` whose ``[lower, upper]`` holds whether or not it converged.
+        A :class:`~idm.w1.W1Estimate` whose ``[lower, upper]`` holds whether or not it
+        converged (``lower_by="dual"``, ``upper_by="rounded plan"``, ``error`` half its
+        width), with ``diagnostics`` ``n_iters`` (over all stages), ``epsilon`` (the final
+        absolute one) and ``marginal_error`` (:math:`|P1 - a|_1 + |P^\top 1 - b|_1` of the
+        plan).
     """
     wd = work_dtype()
     x = jnp.asarray(x, wd)
@@ -237,81 +362,20 @@ def sinkhorn(
     check_clouds(x, y)
     x, y, diam = _center(x, y)
     diam = float(diam)
-    n, m = x.shape[0], y.shape[0]
     if diam == 0.0:  # every point at the same place
-        return W1Result(0.0, True, 0, "sinkhorn", 0.0, 0.0, 0.0, 0.0)
+        return _estimate(0.0, 0.0, 0.0, True, 0, 0.0, 0.0)
     atol = 1e-5 * diam if atol is None else float(atol)
-    dense = batch_size is None and n * m <= dense_max
-    if not dense:
-        ensure_online_mode()
-        batch_size = backend_block(1024, 4096) if batch_size is None else int(batch_size)
-    # dense: costs computed in the work dtype, stored in the solver dtype (float32: rounding
-    # ~1e-7 C, far below eps). Online: costs are recomputed in the solver dtype by a GEMM,
-    # whose float32 cancellation error (~1e-7 |x|^2 / d, 2e-5 at d = 0.01) would rival small
-    # eps, so the online path iterates in the work dtype unless told otherwise.
-    dtype = jnp.dtype(dtype if dtype is not None else (jnp.float32 if dense else wd))
-    xs, ys = x.astype(dtype), y.astype(dtype)
-    cost = _dense_cost(x, y).astype(dtype) if dense else None
-    block = max(1, min(backend_block(256, 4096) if block is None else block, n, m))
-    state = {"f": jnp.zeros(n, dtype), "g": jnp.zeros(m, dtype), "iters": 0, "mom": momentum}
+    p = _problem(x, y, batch_size=batch_size, dense_max=dense_max, dtype=dtype,
+                 block=block, stage_iterations=stage_iterations)  # fmt: skip
 
-    def run(eps, init, thr, polish=False):
-        """One call of ``stage_iterations``; with ``polish``, ``_INNER`` plain iterations.
-
-        Over-relaxed iterates overshoot the marginals, so bounds are taken after a few plain
-        iterations (a huge threshold stops the call at its first check). A non-finite result
-        is redone from the same start without momentum, which then stays off.
-        """
-        mom = state["mom"] and not polish
-        points = (None, None) if dense else (xs, ys)  # dense: shapes of D not traced
-        args = (*points, cost, state["f"], state["g"]) + tuple(
-            jnp.asarray(v, dtype) for v in (eps, init, jnp.inf if polish else thr)
-        )
-        static = dict(iters=stage_iterations, batch_size=batch_size, dense=dense)
-        f, g, it, conv = _sinkhorn_stage(*args, jnp.asarray(mom), **static)
-        if mom and not bool(jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))):
-            state["mom"] = False
-            f, g, it, conv = _sinkhorn_stage(*args, jnp.asarray(False), **static)
-        state["iters"] += int(it)
-        state["f"], state["g"] = f, g
-        return bool(conv) and not polish
-
-    def lower_bound():
-        if dense:
-            return float(_dual_bound_dense(cost, state["g"]))
-        return float(_dual_bound(xs, ys, state["g"], block))
-
-    def goal(lower):
+    def goal(lower):  # the epsilon the bracket needs: rtol lower (or atol, or the caller's)
         if epsilon is not None:
             return float(epsilon)
         return max(rtol * max(lower, 0.0), atol)
 
-    # 1. anneal: halve eps (warm-started) until the next halving would pass the goal
-    eps, init = max(0.05 * diam, goal(0.0)), 1.0
-    while state["iters"] < max_iterations:
-        run(eps, init, threshold)
-        nxt = max(eps / 2, goal(lower_bound()))
-        if nxt >= eps:
-            break
-        eps, init = nxt, eps / nxt
-    # 2. iterate at eps, bracketing W1 after every call, until the bracket certifies. At fixed
-    #    eps, iterating shrinks the rounding slack (upper - value) but not the entropic bias
-    #    (value - lower ~ eps); when the bias alone nearly fills the tolerance, halve eps.
-    refinements, conv = 0, False
-    while True:
-        if state["iters"] < max_iterations:
-            conv = run(eps, init, min_threshold) or run(eps, 1.0, min_threshold, polish=True)
-        init = 1.0
-        bounds = _bounds(x, y, state["f"], state["g"], jnp.asarray(eps, wd), block)
-        primal, lower, upper, merr = (float(v) for v in bounds)
-        tol = rtol * max(lower, 0.0) + atol
-        certified = upper - lower <= tol
-        if certified or state["iters"] >= max_iterations:
-            break
-        if primal - lower > 0.75 * tol and epsilon is None and refinements < max_refinements:
-            refinements += 1
-            eps, init = eps / 2, 2.0
-        elif conv:  # converged to min_threshold and still uncertified: nothing left to do
-            break
-    value = min(max(primal, lower), upper)
-    return W1Result(value, bool(certified), state["iters"], "sinkhorn", eps, lower, upper, merr)
+    zeros = (jnp.zeros(x.shape[0], p.dtype), jnp.zeros(y.shape[0], p.dtype))
+    state, eps, init = _anneal(p, _State(*zeros, 0, momentum), goal, diam, threshold,
+                               max_iterations)  # fmt: skip
+    return _certify(p, state, eps, init, rtol=rtol, atol=atol, fixed=epsilon is not None,
+                    min_threshold=min_threshold, max_iterations=max_iterations,
+                    max_refinements=max_refinements)  # fmt: skip
