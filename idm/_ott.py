@@ -21,9 +21,9 @@
   ``value_and_grad``, ``Euclidean()(x, x)`` evaluates to ``sqrt(D)`` instead of 0. Gradients in
   the points survive (the diagonal's derivative is 0 either way), but values and derivatives
   in ``epsilon`` of the self terms of a Sinkhorn divergence do not (measured: d/d eps off by a
-  factor 3 on 40 points in R^3). ``tests/test_divergence.py`` fails when ott fixes it.
+  factor 3 on 40 points in R^3). ``tests/idm/w1/test_divergence.py`` fails when ott fixes it.
 
-``tests/test_w1.py`` fails when the shim stops being needed (an unpatched process no longer
+``tests/idm/w1/test_w1.py`` fails when the shim stops being needed (an unpatched process no longer
 raises) or stops working (online and dense solves disagree), so it can be removed on time.
 """
 

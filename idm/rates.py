@@ -15,7 +15,7 @@ Interval (95% by default):
   measured with 7 points and lognormal noise, its coverage is 73% with 3 seeds, 83% with 5 and
   90% with 10 (nominal 95%). The factor and the t quantile restore the nominal level for
   statistics that are smooth in the seed means, which the slope is (measured 95-97% in the
-  same settings; tested in ``tests/test_rates.py``).
+  same settings; tested in ``tests/idm/test_rates.py``).
 * one seed: the classical OLS t-interval from the residuals, ``k - 2`` degrees of freedom
   (``k`` points); it needs ``k >= 3`` and assumes the log-errors scatter independently around a
   line.

@@ -260,8 +260,8 @@ def test_trained_table():
 
 
 def test_crossover_tables():
-    """The README prints results/crossover/tables.md as it is (tests/test_crossover.py checks that
-    file against the summary)."""
+    """The README prints results/crossover/tables.md as it is (tests/experiments/test_crossover.py
+    checks that file against the summary)."""
     tables = (RESULTS / "crossover" / "tables.md").read_text().strip().splitlines()
     lines = README.splitlines()
     first = [i for i, line in enumerate(lines) if line == tables[0]]

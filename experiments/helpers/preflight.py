@@ -129,8 +129,8 @@ def expand_sweeps(overrides: Sequence) -> list[list[str]]:
 
     The one use of Hydra's private ``BasicSweeper`` (hydra-core 1.3): nothing public expands a
     sweep without launching it, and :func:`guard` must see every job before Hydra writes
-    anything. ``tests/test_configs.py`` pins its output, so a Hydra that moves or changes it
-    fails there, loudly, rather than here.
+    anything. ``tests/experiments/test_refusals.py`` pins its output, so a Hydra that moves or
+    changes it fails there, loudly, rather than here.
 
     Args:
         overrides: Hydra ``Override`` objects (``OverridesParser.parse_overrides``).

@@ -16,7 +16,7 @@ nvidia-smi -L | tee "$out/device.txt"
 python3 -c "import jax; print(jax.__version__, jax.devices())" | tee -a "$out/device.txt"
 
 # 1. Correctness on the GPU: float64 references, float32 at precision 'highest'.
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_score.py tests/test_samplers.py \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/idm/test_score.py tests/idm/test_samplers.py \
   -m "not slow" 2>&1 | tee "$out/tests.txt" | tail -3
 
 # 2. Kernel bench at the acceptance size and a D = 64 row; block sizes compared.

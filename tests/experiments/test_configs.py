@@ -17,13 +17,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from experiments import plots, rate
-from experiments.helpers import cells, evaluation, store
 from experiments.helpers import rows as rowlib
-from experiments.helpers.schemas.evaluators import EVALUATORS, HASHED_DEFAULTS, BracketEvaluator
+from experiments.helpers import store
+from experiments.helpers.schemas.evaluators import EVALUATORS, HASHED_DEFAULTS
 from experiments.helpers.schemas.rate import RunConfig
-from idm.samplers import METHODS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf" / "rate"  # the rate app's config root
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # Smoke-test size for every experiment: an experiment's own sweep values (high_dim sets n up to
@@ -150,19 +149,6 @@ def test_bad_value_fails_when_typed(override, match):
         rate.to_run_config(cfg)
 
 
-def test_exact_problem_beside_the_matching_only_for_lumpy_laws():
-    ev = BracketEvaluator(m_match=32768, m_exact=4096)
-    assert evaluation.exact_mode(ev, 1024, discrete=False) == "auto"
-    assert evaluation.exact_mode(ev, 2048, discrete=False) == "never"
-    assert evaluation.exact_mode(ev, 4096, discrete=True) == "auto"  # the training set, whole
-    assert evaluation.exact_mode(ev, 8192, discrete=True) == "never"
-    assert evaluation.exact_mode(BracketEvaluator(m_match=0), 10**5, discrete=False) == "auto"
-    # the circle has no matching (its monotone coupling is exact): the exact problem stays
-    assert evaluation.exact_mode(ev, 10**5, discrete=False, circle=True) == "auto"
-    always = BracketEvaluator(m_match=32768, exact_mode="always")
-    assert evaluation.exact_mode(always, 10**5, discrete=False) == "always"
-
-
 def test_typo_in_a_yaml_file_fails(tmp_path):
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
@@ -220,35 +206,6 @@ def test_experiment_runs_at_tiny_size(experiment, tmp_path):
         assert {f["method"] for f in summary["fits"]} == set(rc.method.names)
 
 
-def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
-    """fold_in keys: the rows of n = 16 are the same whether or not n = 32 is in the grid."""
-    base = ["figures=false", "method=all"]
-    one = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16]"])), tmp_path / "a")
-    two = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
-    keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
-    pick = lambda rows: [tuple(getattr(r, k) for k in keys) for r in rows if r.n == 16]  # noqa: E731
-    assert pick(one) == pick(two)
-    assert len(pick(one)) == 2 * len(METHODS)  # 2 seeds, every method
-
-
-def test_skip_existing_returns_saved_rows(tmp_path):
-    """Also the smallest sweep that fits: one seed at two n (the README's small example)."""
-    rc = rate.to_run_config(_tiny(["sweep.ns=[16,32]", "sweep.seeds=1"]))
-    first = rate.run(rc, tmp_path)
-    stamp = (tmp_path / "summary.json").stat().st_mtime_ns
-    again = rate.run(rc, tmp_path)
-    assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
-    assert [r.w1 for r in again] == [r.w1 for r in first]
-    # Two points and one seed leave an OLS fit no degrees of freedom: its interval is NaN,
-    # written as null (strict JSON), and the figures drawn from it say so.
-    assert strict_json.check_tree(tmp_path)
-    parts = [strict_json.loads(r.w1_parts) for r in first if r.w1_parts]  # JSON in rows.csv
-    assert parts
-    summary = strict_json.loads((tmp_path / "summary.json").read_text())
-    assert [None, None] in [f.get("ci") for f in summary["fits"]]
-    assert (tmp_path / "rate.png").exists()
-
-
 @pytest.mark.slow
 def test_command_line_multirun_gathers_the_sweep(tmp_path):
     """The README's main command, at a tiny size: two jobs, gathered into the sweep dir."""
@@ -272,62 +229,6 @@ def test_command_line_multirun_gathers_the_sweep(tmp_path):
     (tmp_path / "rate.png").unlink()
     plots.main([str(tmp_path / jobs[1])])
     assert (tmp_path / jobs[1] / "rate.png").exists()
-
-
-def test_frame_coordinates_keep_every_cost(key):
-    """|x - y| is unchanged by (x F^T, |x - x F^T F|) when y lies in the frame's span."""
-    import jax
-    import numpy as np
-
-    from idm import manifolds
-
-    man = manifolds.get("sphere", d=2, D=50, key=key)
-    x = man.sample(jax.random.fold_in(key, 1), 7) + 0.3 * jax.random.normal(
-        jax.random.fold_in(key, 2), (7, 50)
-    )
-    y = man.sample(jax.random.fold_in(key, 3), 5)
-    full = np.linalg.norm(np.asarray(x)[:, None] - np.asarray(y)[None], axis=-1)
-    fx, fy = evaluation.frame_coordinates(man, x), evaluation.frame_coordinates(man, y)
-    reduced = np.linalg.norm(fx[:, None] - fy[None], axis=-1)
-    assert fx.shape == (7, 4)
-    np.testing.assert_allclose(reduced, full, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize(
-    ("name", "d", "kind"),
-    [("circle", 1, "grid"), ("sphere", 2, "grid"), ("sphere", 3, "iid"), ("torus", 2, "iid")],
-)
-def test_reference_lies_on_the_manifold(key, name, d, kind):
-    import numpy as np
-
-    from idm import manifolds
-
-    man = manifolds.get(name, d=d, D=20, key=key)
-    ref, used = evaluation.reference(man, key, 64, "grid")
-    assert used == kind
-    assert ref.shape == (64, 20)
-    np.testing.assert_allclose(np.asarray(man.distance(ref)), 0, atol=1e-12)
-
-
-@pytest.mark.parametrize("method", ["idm", "dm", "kde"])
-def test_fast_nearest_distances_match_metrics(key, method):
-    """The index in frame coordinates gives the nearest distances and copies in R^D."""
-    import jax
-    import numpy as np
-
-    import idm
-    from idm import manifolds, memorization
-
-    man = manifolds.get("circle", d=1, D=30, key=key)
-    data = man.sample(jax.random.fold_in(key, 1), 300)
-    x = idm.sample(jax.random.fold_in(key, 2), data, 200, method=method, d=1, solver="exact",
-                   t_end=1e-12)  # fmt: skip
-    training = memorization.TrainingIndex(evaluation.frame_coordinates(man, data))
-    fast = cells.nearest_in_frame(man, x, training)
-    report = memorization.memorization_report(x, data)
-    np.testing.assert_allclose(fast, np.asarray(report.nearest), rtol=1e-9, atol=1e-12)
-    copies = training.is_copy(fast)
-    assert float(np.mean(copies)) == pytest.approx(report.copy_fraction)
 
 
 # ----------------------------------------------------------------------------- config roots
@@ -409,41 +310,3 @@ def test_one_sampler_config_for_the_rate_and_generate_apps():
         GenerateConfig(data_path="x.npy", solver="euler")
     with pytest.raises(ValueError, match=r"^method\.steps must be >= 1"):
         MethodConfig(steps=0)
-
-
-def test_row_fields_translate_each_estimate_once():
-    """evaluation.row_fields: a semidiscrete row's error is one standard error (error / z, for
-    any z), a plug-in row's the larger of the floor and Sinkhorn's half-width, a law row keeps
-    its own error bar and writes its flags as 0/1 in w1_parts."""
-    from idm.w1 import W1Estimate
-
-    ev = RunConfig().evaluator
-    floor = W1Estimate(0.05, 0.05, 0.05, 0.0, "exact", True)
-    ref = evaluation.SeedReference(points=[[0.0, 1.0]] * 4, kind="grid",
-                                   floor=floor)  # fmt: skip
-    se = W1Estimate(0.3, 0.3 - 2.5 * 0.01, math.nan, 2.5 * 0.01, "semidiscrete", False, z=2.5,
-                    diagnostics={"value_se": 0.001, "n_iters": 10, "epsilon": 0.0})  # fmt: skip
-    row = evaluation.row_fields(se, evaluation.SeedReference(ref.points, "population", se), ev,
-                                m=100)  # fmt: skip
-    assert row["w1_error"] == pytest.approx(0.01)
-    assert row["w1_kind"] == "semidiscrete"
-    assert row["converged"]  # value_se within 0.5% of the value, for the row and its floor
-    sk = W1Estimate(
-        0.2, 0.1, 0.4, 0.15, "sinkhorn", True, diagnostics={"n_iters": 5, "epsilon": 0.01}
-    )
-    row = evaluation.row_fields(sk, ref, ev, m=100)
-    assert (row["w1_error"], row["w1_kind"], row["n_iters"], row["epsilon"]) == (
-        0.15,
-        "plugin",
-        5,
-        0.01,
-    )
-    assert row["reference"] == "grid"
-    assert row["w1_parts"] == ""
-    parts = {"dual_lower": 0.1, "exact_optimal": True, "tangential": 0.05}
-    lw = W1Estimate(0.2, 0.1, 0.3, 0.1, "bracket", True, z=2.0,
-                    diagnostics={"parts": parts, "m": 64})  # fmt: skip
-    row = evaluation.row_fields(lw, ref, ev, m=0)
-    assert (row["w1_error"], row["m"], row["w1_tangential"]) == (0.1, 64, 0.05)
-    assert json.loads(row["w1_parts"])["exact_optimal"] == 1.0
-    assert '"exact_optimal": 1.0' in row["w1_parts"]

@@ -252,7 +252,7 @@ def test_ott_online_mode_still_needs_the_shim():
         text=True,
         timeout=120,
         check=True,
-        cwd=Path(__file__).resolve().parents[1],  # this checkout's idm
+        cwd=Path(__file__).resolve().parents[3],  # this checkout's idm
     )
     assert _ott.SHIM_NEEDED
     assert "BROKEN" in out.stdout, out.stdout + out.stderr

@@ -9,7 +9,7 @@ from floats import below
 
 import idm
 from idm import manifolds, qmc
-from idm.w1 import circle, law, semidiscrete
+from idm.w1 import law, semidiscrete
 
 
 def _circle_pop(key, k):
@@ -43,22 +43,6 @@ def _grid_w1(M):
 
 
 SMALL = dict(m=2048, m_exact=512, m_fresh=1024, anchors=1024)
-
-
-@pytest.mark.parametrize("r", [0.95, 0.8])
-def test_shrunk_circle_closed_form(key, r):
-    """The uniform law on the circle of radius r: W1 to the unit circle is 1 - r exactly."""
-
-    def draw(k, m):
-        return r * _circle_pop(k, m)
-
-    res = law.bracket(key, draw, _circle_pop, distance=_radial, circle=True, **SMALL)
-    assert res.method == "bracket"
-    assert res.converged
-    assert below(res.lower, 1 - r)
-    assert below(1 - r, res.upper)
-    assert abs(res.value - (1 - r)) <= res.error + 1e-12
-    assert res.rel_error < 0.01
 
 
 def test_shrunk_sphere_closed_form(key):
@@ -164,29 +148,6 @@ def test_extrapolated_estimate_carries_its_spread(key):
     assert res.method == "extrapolated"
     assert abs(res.value - 0.1) <= res.error + 1e-9
     assert below(res.lower, 0.1)
-
-
-def test_monotone_coupling_is_a_coupling_and_tangential_closed_form(key):
-    x = 0.9 * _circle_pop(key, 300)[np.random.default_rng(0).permutation(300)]
-    c = circle.monotone(x)
-    exact = _exact(x, _circle_pop(jax.random.fold_in(key, 1), 2**13))
-    assert below(exact - _grid_w1(2**13), c.cost)  # a coupling's cost is an upper bound
-    # a uniform ring: the coupling spreads each point over its arc, centred on it (up to the
-    # golden-section search's shift, to which the cost is flat to second order)
-    t = np.linspace(-np.pi / 300, np.pi / 300, 200001)
-    assert c.cost == pytest.approx(np.mean(np.sqrt(1.81 - 1.8 * np.cos(t))), rel=1e-7)
-    # all mass at angle 0 against the uniform circle: W1 with the arc cost is pi / 2
-    assert circle.tangential(np.tile([[1.0, 0.0]], (1000, 1))) == pytest.approx(np.pi / 2, 1e-3)
-
-
-def test_c_transform_allowance_brackets_the_float64_value(key):
-    rng = np.random.default_rng(1)
-    z, a, p = rng.normal(size=(500, 3)), rng.normal(size=(300, 3)), rng.normal(size=300)
-    exact = np.mean(np.min(np.linalg.norm(z[:, None] - a[None], axis=-1) - p, axis=1))
-    lo = law.c_transform_mean(z, a, p, side="low")
-    hi = law.c_transform_mean(z, a, p, side="high")
-    assert lo <= exact <= hi
-    assert hi - lo < 1e-4  # 16 float32 roundings of numbers below S ~ 15 here
 
 
 def test_sobolev_upper_joins_the_bracket(key):

@@ -137,7 +137,7 @@ def test_redrawn_figure_draws_the_summary_fits_and_rule(drawn, tmp_path):
 
     from experiments import plots as cli
 
-    src = Path(__file__).resolve().parents[1] / "results" / "trained"
+    src = Path(__file__).resolve().parents[2] / "results" / "trained"
 
     key = ("circle", 100, "trained")
 

@@ -102,7 +102,7 @@ def test_collect_summarises_the_finished_cells_and_lists_the_missing(tiny):
 
 def test_committed_tables_are_the_committed_summary():
     """results/crossover/tables.md is what markdown() writes from the committed summary.json."""
-    out = crossover.Path(__file__).resolve().parents[1] / "results" / "crossover"
+    out = crossover.Path(__file__).resolve().parents[2] / "results" / "crossover"
     summary = json.loads((out / "summary.json").read_text())
     cfg = CrossoverConfig(**summary["config"])
     assert crossover.markdown(cfg, summary) == (out / "tables.md").read_text()

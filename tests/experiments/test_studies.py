@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted(
     p.stem for p in (ROOT / "experiments" / "studies").glob("*.py") if p.stem != "__init__"
 )

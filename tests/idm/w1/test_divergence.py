@@ -149,7 +149,7 @@ def test_bad_arguments_are_refused(x, y, kw, match):
 
 
 # --- ott-jax 0.6's Euclidean norm under differentiation: the workaround and the test that
-# fails when it can go (the online-mode shim's is tests/test_w1.py::test_ott_online_mode...) ---
+# fails when it can go (the online-mode shim's is test_w1.py::test_ott_online_mode...) ---
 
 
 def test_otts_euclidean_norm_still_wrong_under_differentiation():

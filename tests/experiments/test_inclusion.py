@@ -12,7 +12,7 @@ from experiments.helpers import rows as rowlib
 from experiments.helpers.schemas import FitConfig
 from idm.rates import fit_rate
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 @pytest.mark.parametrize("name", ["default", "trained"])
