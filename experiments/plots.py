@@ -54,9 +54,9 @@ __all__ = [
 
 _ZERO = 1e-12
 COLORS = {"idm": "C0", "train": "C1", "dm": "C2", "early_stop": "C3", "kde": "C4", "cfdm": "C5",
-          "trained": "C6"}  # fmt: skip
+          "trained": "C6", "idm_auto": "C9"}  # fmt: skip
 MARKERS = {"idm": "o", "train": "s", "dm": "^", "early_stop": "v", "kde": "D", "cfdm": "P",
-           "trained": "X"}  # fmt: skip
+           "trained": "X", "idm_auto": "*"}  # fmt: skip
 
 
 def _label(key: tuple) -> str:

@@ -73,6 +73,7 @@ __all__ = [
     "BandwidthResult",
     "COSTS",
     "DEFAULT_GRID",
+    "MIN_POINTS",
     "split",
     "criterion",
     "criterion_and_grad",
@@ -224,9 +225,13 @@ _value = jax.jit(_objective, static_argnames=_STATIC)
 _value_and_grad = jax.jit(jax.value_and_grad(_objective, has_aux=True), static_argnames=_STATIC)
 
 
+#: The fewest points :func:`select_c` splits into a training and a validation part.
+MIN_POINTS = 4
+
+
 def _check(data, d, num_samples, cost):
-    if data.ndim != 2 or data.shape[0] < 4:
-        raise ValueError(f"data must have shape (n, D) with n >= 4, got {data.shape}")
+    if data.ndim != 2 or data.shape[0] < MIN_POINTS:
+        raise ValueError(f"data must have shape (n, D) with n >= {MIN_POINTS}, got {data.shape}")
     if not jnp.issubdtype(data.dtype, jnp.floating):
         raise ValueError(f"data must be floating point, got {data.dtype}")
     if not bool(jnp.all(jnp.isfinite(data))):

@@ -15,6 +15,13 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
+``idm_auto`` is IDM at the bandwidth constant ``idm.bandwidth.select_c`` chooses on the cell's
+training set (held-out exact W1 with the memorization guard, at scale 1: sigma =
+c n^(-1/(d+4)) as for every method here, as ``experiments.crossover`` does), recorded in
+``c``, ``sigma``, ``c_by`` (the guard or the criterion) and ``select_s``; it is then sampled
+and evaluated exactly as ``idm``, with idm's sample and evaluation keys (common random
+numbers: the pair differs only in c).
+
 The training set's neighbour index (:class:`idm.memorization.TrainingIndex`, in frame
 coordinates) is built once per cell, the reference is projected once per seed.
 
@@ -37,14 +44,14 @@ import numpy as np
 import idm
 from experiments.helpers import evaluation, store, trained_models
 from experiments.helpers.rows import NearestRow, Row
-from experiments.helpers.schemas import RunConfig
-from idm import manifolds, memorization, qmc
+from experiments.helpers.schemas import AUTO_METHODS, RunConfig
+from idm import bandwidth, manifolds, memorization, qmc, schedule
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
 __all__ = ["NonFiniteResult", "Sweep", "check_finite", "evaluate_cell", "nearest_in_frame"]
 
 # Streams of the root key (never reorder: rows would change).
-_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN = range(7)
+_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN, _AUTO = range(8)
 # Nearest distances kept per method for the memorization histogram (seed 0).
 HIST_METHODS = ("dm", "idm", "cfdm")
 # Methods whose outputs are convex combinations of training points: they lie in the span, where
@@ -127,8 +134,15 @@ class Sweep:
         return self._references[seed]
 
 
-def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int, model=None) -> jax.Array:
+def _sample(
+    cfg: RunConfig, key, data, method: str, n: int, m: int, model=None, sigma=None
+) -> jax.Array:
+    """The m samples of a library method (``idm.sample``; ``model``: the trained network).
+
+    ``sigma``: the bandwidth (None: the config's, ``cfg.method.sigma(n, d)``).
+    """
     mc = cfg.method
+    sigma = mc.sigma(n, cfg.manifold.d) if sigma is None else sigma
     if method == "trained":
         tc = cfg.trained
         x = idm.sample(
@@ -148,7 +162,7 @@ def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int, model=None) 
         min(n, m) if method == "train" else m,
         method=method,
         d=cfg.manifold.d,
-        sigma=mc.sigma(n, cfg.manifold.d),
+        sigma=sigma,
         solver=mc.solver,
         steps=mc.steps,
         T=mc.T,
@@ -183,7 +197,7 @@ def check_finite(row: Row) -> None:
         )
 
 
-def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
+def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int, sigma: float):
     """``(key, k) -> (k, embedding_dim)`` draws of a span method's law, in span coordinates.
 
     Randomized-QMC draws (``idm.qmc``) for its methods; cfdm's iid draws through its own
@@ -193,10 +207,11 @@ def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
     if method not in qmc.METHODS:
 
         def draw_iid(key, k):
-            return evaluation.span_coordinates(man, _sample(cfg, key, data, method, n, k))
+            return evaluation.span_coordinates(
+                man, _sample(cfg, key, data, method, n, k, sigma=sigma)
+            )
 
         return draw_iid
-    sigma = mc.sigma(n, cfg.manifold.d)
 
     def draw(key, k):
         return qmc.sample(
@@ -222,6 +237,19 @@ def _plugin_error(res, floor: float) -> tuple[float, str]:
     return max(float(floor), float(half)), "plugin"
 
 
+def select_bandwidth(sweep: Sweep, data, n: int, seed: int) -> tuple[float, str, float]:
+    """``idm_auto``'s bandwidth constant on the cell's training set: (c, decided_by, seconds).
+
+    ``idm.bandwidth.select_c`` at scale 1 (sigma = c n^(-1/(d+4)), this app's rule for every
+    method), keyed by the cell alone (n, seed), as ``experiments.crossover`` chooses its
+    c=auto.
+    """
+    t0 = time.perf_counter()
+    key = _key(sweep.root, _AUTO, seed, n)
+    sel = bandwidth.select_c(key, np.asarray(data), sweep.cfg.manifold.d, scale=1.0)
+    return float(sel.c), str(sel.decided_by), time.perf_counter() - t0
+
+
 def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[NearestRow]]:
     """Every method's row of the (n, seed) cell, and the nearest distances for the histogram."""
     cfg, man, root = sweep.cfg, sweep.man, sweep.root
@@ -236,6 +264,12 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
     rows, nearest_rows = [], []
     for method in cfg.method.names:
         model, cost = None, {}
+        c = cfg.method.c if method in BANDWIDTH_METHODS else math.nan
+        m_sigma, lib = sigma, AUTO_METHODS.get(method, method)
+        if method in AUTO_METHODS:
+            c, c_by, select_s = select_bandwidth(sweep, data, n, seed)
+            m_sigma = float(schedule.bandwidth(n, mf.d, c))
+            cost = dict(c_by=c_by, select_s=select_s)
         if method == "trained":
             model, _ = trained_models.fit(
                 cfg.trained,
@@ -246,20 +280,20 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             )
             cost = dict(train_s=model.seconds, train_steps=model.steps, n_params=model.num_params)
         t0 = time.perf_counter()
-        key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
-        x = _sample(cfg, key, data, method, n, sw.m, model).block_until_ready()
+        key = _key(root, _SAMPLE, seed, n, METHODS.index(lib))
+        x = _sample(cfg, key, data, lib, n, sw.m, model, m_sigma).block_until_ready()
         t1 = time.perf_counter()
-        eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(method))
-        if ev.of_law and method in SPAN_METHODS:
-            draw = _law_draw(cfg, man, method, data, data_span, order, n)
+        eval_key = _key(root, _EVAL, seed, n, 1 + METHODS.index(lib))
+        if ev.of_law and lib in SPAN_METHODS:
+            draw = _law_draw(cfg, man, lib, data, data_span, order, n, m_sigma)
             law_res = evaluation.law_w1(
                 ev,
                 eval_key,
                 man,
                 draw,
-                atoms=data_span if method == "train" else None,
+                atoms=data_span if lib == "train" else None,
                 n=n,
-                idm_law=(data_span, sigma) if method == "idm" else None,
+                idm_law=(data_span, m_sigma) if lib == "idm" else None,
             )
             parts = {k: round(v, 10) for k, v in law_res.parts.items()}
             if ev.sobolev:  # which bounds decided (off by default: the rows stay as they were)
@@ -310,8 +344,8 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
         radial = predicted = math.nan
         if mf.is_sphere:
             radial = float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1)))
-            if method == "idm":
-                predicted = mf.d / 2 * sigma**2
+            if lib == "idm":
+                predicted = mf.d / 2 * m_sigma**2
         copies = training.is_copy(nearest)
         ratio = float(np.median(nearest[:, 0] / np.maximum(nearest[:, 1], np.finfo(float).tiny)))
         manifold_distance = memorization.distance_to_manifold(x, man)
@@ -324,8 +358,8 @@ def evaluate_cell(sweep: Sweep, n: int, seed: int) -> tuple[list[Row], list[Near
             n=n,
             seed=seed,
             method=method,
-            c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
-            sigma=sigma,
+            c=c,
+            sigma=m_sigma,
             evaluator=ev.method,
             w1_floor=ref.floor.value,
             copy_fraction=float(np.mean(copies)),

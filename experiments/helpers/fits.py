@@ -22,8 +22,9 @@ import numpy as np
 
 from experiments.helpers import store
 from experiments.helpers.rows import Row
+from experiments.helpers.schemas import AUTO_METHODS
+from experiments.helpers.schemas import RATE_METHODS as METHODS
 from idm.rates import fit_rate, local_slopes, pairwise_slopes, predicted_exponent, two_term_fit
-from idm.samplers import METHODS
 
 __all__ = [
     "BIAS_METHODS",
@@ -62,7 +63,7 @@ def reference_exponent(method: str, d: int) -> float | None:
     ambient noise of size sigma sqrt(D), not a rate in n alone).
     """
     method = base_method(method)  # a label "idm c=0.5" compares like "idm"
-    if method == "idm":
+    if method in ("idm", "idm_auto"):
         return predicted_exponent(d)
     if method in ("train", "dm"):
         return -1.0 / max(d, 2)
@@ -74,11 +75,12 @@ def labelled(rows: list[Row]) -> list[Row]:
 
     A multirun over ``method.c`` puts rows of the same method with different bandwidth
     constants in one table; fits and figures must keep them apart. Rows without a ``c``
-    (methods that do not use sigma, or files from before the column existed) are unchanged.
+    (methods that do not use sigma, or files from before the column existed) are unchanged, and
+    so are the methods that choose c per cell (``idm_auto``: its c is a result, not a setting).
     """
     cs = defaultdict(set)
     for r in rows:
-        if math.isfinite(r.c):
+        if math.isfinite(r.c) and r.method not in AUTO_METHODS:
             cs[(*group_key(r), r.method)].add(r.c)
     out = []
     for r in rows:

@@ -82,6 +82,10 @@ class Row:
         nn_ratio_median: median over samples of nearest / second-nearest distinct training
             distance (the copy rule's statistic: below 1/3 is a copy; NaN in files written
             before it existed).
+        c_by: how ``c`` was decided where the cell chose it (``idm_auto``: ``select_c``'s
+            ``decided_by``, "guard" or "criterion"); "" where ``c`` is the config's.
+        select_s: ``idm_auto`` rows: wall seconds of choosing c on the cell's training set
+            (NaN otherwise).
     """
 
     experiment: str
@@ -122,6 +126,8 @@ class Row:
     train_steps: int = 0
     n_params: int = 0
     nn_ratio_median: float = math.nan
+    c_by: str = ""
+    select_s: float = math.nan
 
     def identity(self) -> tuple:
         """Which measurement this is (NaN, as in the c of methods without one, as None)."""
@@ -176,7 +182,7 @@ IDENTITY = (
 #: Result columns compared between duplicates.
 RESULTS = ("w1", "w1_floor", "copy_fraction", "nn_median", "manifold_distance")
 #: Timing columns (they differ between runs of the same config).
-TIMING = ("sample_s", "eval_s", "seconds", "train_s")
+TIMING = ("sample_s", "eval_s", "seconds", "train_s", "select_s")
 
 
 def _none_if_nan(v):

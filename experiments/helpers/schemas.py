@@ -31,6 +31,8 @@ __all__ = [
     "TradeoffConfig",
     "MANIFOLDS",
     "METHODS",
+    "RATE_METHODS",
+    "AUTO_METHODS",
     "BANDWIDTH_METHODS",
     "SOLVERS",
     "INERTIAS",
@@ -43,6 +45,11 @@ __all__ = [
 # The manifolds, methods, solvers, inertia steps and precisions are the library's own lists
 # (idm.manifolds, idm.samplers, idm.score), imported here: one definition each.
 MANIFOLDS = manifolds.NAMES
+# The rate app's own methods beside the library's: IDM at a bandwidth constant chosen per
+# (n, seed) cell on that cell's training set (``idm.bandwidth.select_c``, c=auto), sampled and
+# evaluated exactly as ``idm`` (the library method each maps to).
+AUTO_METHODS = {"idm_auto": "idm"}
+RATE_METHODS = (*METHODS, *AUTO_METHODS)
 EVALUATORS = ("bracket", "extrapolated", "exact", "sinkhorn", "semidiscrete")
 # The evaluators of a method's law (idm.w1.law); the others compare m samples with a reference.
 LAW_EVALUATORS = ("bracket", "extrapolated")
@@ -113,8 +120,10 @@ class MethodConfig:
     """Which samplers one run evaluates, and their settings (``idm.sample``).
 
     Attributes:
-        names: methods evaluated in every (n, seed) cell, a subset of ``METHODS``.
-        c: bandwidth constant, sigma = c * n^(-1/(d+4)).
+        names: methods evaluated in every (n, seed) cell, a subset of ``RATE_METHODS``:
+            the library's ``METHODS`` and ``idm_auto`` (IDM with c chosen per cell by
+            ``idm.bandwidth.select_c`` at scale 1, as ``c``; see ``AUTO_METHODS``).
+        c: bandwidth constant, sigma = c * n^(-1/(d+4)) (not used by ``idm_auto``).
         solver: "exact" (the fast path for sweeps), "sde" or "ode".
         steps: reverse steps for "sde" and "ode".
         T: start time of the reverse process.
@@ -143,7 +152,7 @@ class MethodConfig:
         if not self.names:
             raise ValueError("method.names must list at least one method")
         for name in self.names:
-            _choice(name, METHODS, "method.names[...]")
+            _choice(name, RATE_METHODS, "method.names[...]")
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"method.names has duplicates: {list(self.names)}")
         _choice(self.solver, SOLVERS, "method.solver")
