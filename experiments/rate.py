@@ -40,7 +40,8 @@ from experiments.figures import rate as rate_figures
 from experiments.helpers import cells, fits, preflight, store
 from experiments.helpers import rows as rowlib
 from experiments.helpers.schemas.evaluators import EVALUATORS, EvaluatorConfig
-from experiments.helpers.schemas.rate import RunConfig
+from experiments.helpers.schemas.rate import AUTO_METHODS, RunConfig
+from idm import bandwidth
 from idm.trained import TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,12 @@ def check_run(cfg: RunConfig) -> None:
                 f"must exceed the stopping time sigma^2 = {s:.4g} (c = {mc.c}, n = {sw.ns[0]}, "
                 f"d = {mf.d}); got T = {mc.T}",
             )
+    if set(mc.names) & set(AUTO_METHODS) and sw.ns[0] < bandwidth.MIN_POINTS:
+        raise preflight.InputError(
+            "sweep.ns",
+            f"idm_auto chooses c on a held-out split of each training set (idm.bandwidth."
+            f"select_c), which needs n >= {bandwidth.MIN_POINTS}; got n = {sw.ns[0]}",
+        )
     need = memory_estimate(cfg)
     total, avail = sum(need.values()) + 2**29, preflight.available_memory()
     if total <= avail:

@@ -56,6 +56,7 @@ from idm.w1.exact import exact as exact_w1
 __all__ = [
     "BandwidthResult",
     "DEFAULT_GRID",
+    "MIN_POINTS",
     "length_scale",
     "select_c",
     "split",
@@ -337,9 +338,13 @@ def select_c(
     )
 
 
+#: The fewest points :func:`select_c` splits into a training and a validation part.
+MIN_POINTS = 4
+
+
 def _check(data, d, num_samples):
-    if data.ndim != 2 or data.shape[0] < 4:
-        raise ValueError(f"data must have shape (n, D) with n >= 4, got {data.shape}")
+    if data.ndim != 2 or data.shape[0] < MIN_POINTS:
+        raise ValueError(f"data must have shape (n, D) with n >= {MIN_POINTS}, got {data.shape}")
     if not jnp.issubdtype(data.dtype, jnp.floating):
         raise ValueError(f"data must be floating point, got {data.dtype}")
     if not bool(jnp.all(jnp.isfinite(data))):

@@ -259,6 +259,24 @@ def test_trained_table():
     assert len(printed) == 7
 
 
+def test_trained_summary():
+    """What the trained grid shows, per manifold and D, and the paragraph on D = 100: as
+    experiments.studies.trained_figure prints them from results/trained."""
+    from experiments.studies import trained_figure as tf
+
+    rows = tf.load_rows(RESULTS / "trained")
+    expected = tf.summary_table(rows).splitlines()[2:]
+    printed = ["| " + " | ".join(r) + " |" for r in _table(tf.SUMMARY_HEADER)]
+    assert printed == expected
+    assert len(printed) == 4
+    lines = README.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith(tf.SUMMARY_TEXT_START)]
+    end = lines.index("", start)
+    assert lines[start:end] == tf.summary_text(rows).splitlines()
+    # and --readme leaves a README that says so unchanged
+    assert tf.sync_readme(README, rows) == README
+
+
 def test_crossover_tables():
     """The README prints results/crossover/tables.md as it is (tests/experiments/test_crossover.py
     checks that file against the summary)."""

@@ -24,7 +24,14 @@ from experiments.figures import style
 from experiments.figures.style import PART_COLORS, color, marker, panel_title
 from experiments.helpers import inclusion, store
 from experiments.helpers import rows as rowlib
-from experiments.helpers.fits import base_method, group_key, labelled, mean_band, ordered
+from experiments.helpers.fits import (
+    base_method,
+    group_key,
+    labelled,
+    library_method,
+    mean_band,
+    ordered,
+)
 from experiments.helpers.schemas import FitConfig
 from idm.rates import reference_exponent
 
@@ -220,7 +227,7 @@ def _method_w1(ax, mg, method: str, f: dict, d: int):
         label += f": {f['exponent']:.3f} {_interval(f)}"
         xu = np.array(sorted(used), float)
         ax.plot(xu, np.exp(f["intercept"]) * xu ** f["exponent"], "-", color=c, lw=1)
-    reference = reference_exponent(base_method(method), d)
+    reference = reference_exponent(library_method(method), d)
     if reference is not None:
         label += f" (reference {reference:.3f})"
     (handle,) = ax.plot([], [], "-" + marker(method), color=c, label=label)

@@ -1,8 +1,9 @@
 """What every figure shares: one palette, markers, panel titles, axis helpers, the writer.
 
 Colours come from here only: :data:`COLORS` (one per method, matplotlib's default property
-cycle ``C0``-``C6``), :data:`VARIANT_COLORS` (a method at a bandwidth constant c != 1 beside
-its c = 1 run) and :data:`PART_COLORS` (the parts of IDM's W1 and the reference lines).
+cycle ``C0``-``C6``, and ``C9`` for ``idm_auto``), :data:`VARIANT_COLORS` (a method at a
+bandwidth constant c != 1 beside its c = 1 run) and :data:`PART_COLORS` (the parts of IDM's
+W1 and the reference lines).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ __all__ = [
     "save",
 ]
 
+# idm_auto (IDM at a c chosen per cell) takes idm's variant colour: IDM at another c.
 COLORS = {"idm": "C0", "train": "C1", "dm": "C2", "early_stop": "C3", "kde": "C4", "cfdm": "C5",
-          "trained": "C6"}  # fmt: skip
+          "trained": "C6", "idm_auto": "C9"}  # fmt: skip
 VARIANT_COLORS = {"idm": "C9", "kde": "C6", "early_stop": "C8", "cfdm": "C7"}
 PART_COLORS = {
     "tangential": "C8",  # IDM's W1 along the circle (C6 is the trained network's)
@@ -51,7 +53,7 @@ PART_COLORS = {
     "note": "0.3",  # text of an empty panel
 }
 MARKERS = {"idm": "o", "train": "s", "dm": "^", "early_stop": "v", "kde": "D", "cfdm": "P",
-           "trained": "X"}  # fmt: skip
+           "trained": "X", "idm_auto": "*"}  # fmt: skip
 
 
 def color(label: str) -> str:

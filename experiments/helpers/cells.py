@@ -15,6 +15,13 @@ For every method of the config the cell draws m samples (``idm.sample``) and mea
 * ``sample_s``, ``eval_s``, ``seconds``: wall time of sampling (the first seed of each n
   includes compilation), of W1, and of the whole row.
 
+``idm_auto`` is IDM at the bandwidth constant ``idm.bandwidth.select_c`` chooses on the cell's
+training set (held-out exact W1 with the memorization guard, at scale 1: sigma =
+c n^(-1/(d+4)) as for every method here, as ``experiments.crossover`` does), recorded in
+``c``, ``sigma``, ``c_by`` (the guard or the criterion) and ``select_s``; it is then sampled
+and evaluated exactly as ``idm``, with idm's sample and evaluation keys (common random
+numbers: the pair differs only in c).
+
 One path per row: :class:`Cell` (the training set, its neighbour index
 :class:`idm.memorization.TrainingIndex` in frame coordinates, the seed's reference, each built
 once) -> :func:`method_row`: draw -> :func:`experiments.helpers.evaluation.measure` (the W1
@@ -41,8 +48,8 @@ import numpy as np
 import idm
 from experiments.helpers import evaluation, trained_models
 from experiments.helpers.rows import NearestRow, Row
-from experiments.helpers.schemas import RunConfig
-from idm import manifolds, memorization, qmc
+from experiments.helpers.schemas.rate import AUTO_METHODS, RunConfig
+from idm import bandwidth, manifolds, memorization, qmc, schedule
 from idm.samplers import BANDWIDTH_METHODS, METHODS
 
 __all__ = [
@@ -56,7 +63,7 @@ __all__ = [
 ]
 
 # Streams of the root key (never reorder: rows would change).
-_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN = range(7)
+_FRAME, _DATA, _SAMPLE, _REFERENCE, _FLOOR, _EVAL, _TRAIN, _AUTO = range(8)
 # Nearest distances kept per method for the memorization histogram (seed 0).
 HIST_METHODS = ("dm", "idm", "cfdm")
 # Methods whose outputs are convex combinations of training points: they lie in the span, where
@@ -119,8 +126,16 @@ class Sweep:
         return self._references[seed]
 
 
-def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int, model=None) -> jax.Array:
+def _sample(
+    cfg: RunConfig, key, data, method: str, n: int, m: int, model=None, sigma=None
+) -> jax.Array:
+    """The m samples of a library method.
+
+    ``model``: the trained network; ``sigma``: the bandwidth (None: the config's
+    ``cfg.method.sigma(n, d)``).
+    """
     mc = cfg.method
+    sigma = mc.sigma(n, cfg.manifold.d) if sigma is None else sigma
     if method == "trained":
         tc = cfg.trained
         x = idm.sample(
@@ -140,7 +155,7 @@ def _sample(cfg: RunConfig, key, data, method: str, n: int, m: int, model=None) 
         min(n, m) if method == "train" else m,
         method=method,
         d=cfg.manifold.d,
-        sigma=mc.sigma(n, cfg.manifold.d),
+        sigma=sigma,
         solver=mc.solver,
         steps=mc.steps,
         T=mc.T,
@@ -175,7 +190,7 @@ def check_finite(row: Row) -> None:
         )
 
 
-def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
+def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int, sigma: float):
     """``(key, k) -> (k, embedding_dim)`` draws of a span method's law, in span coordinates.
 
     Randomized-QMC draws (``idm.qmc``) for its methods; cfdm's iid draws through its own
@@ -185,10 +200,11 @@ def _law_draw(cfg: RunConfig, man, method: str, data, data_span, order, n: int):
     if method not in qmc.METHODS:
 
         def draw_iid(key, k):
-            return evaluation.span_coordinates(man, _sample(cfg, key, data, method, n, k))
+            return evaluation.span_coordinates(
+                man, _sample(cfg, key, data, method, n, k, sigma=sigma)
+            )
 
         return draw_iid
-    sigma = mc.sigma(n, cfg.manifold.d)
 
     def draw(key, k):
         return qmc.sample(
@@ -245,21 +261,35 @@ class Cell:
         return cls(sweep, n, seed, sigma, data, training, sweep.reference(seed), span, order)
 
 
-def _law(cell: Cell, method: str) -> evaluation.Law | None:
+def _law(cell: Cell, method: str, sigma: float) -> evaluation.Law | None:
     """The method's law for the law evaluators (None: its samples are measured instead)."""
     cfg = cell.sweep.cfg
     if not (cfg.evaluator.of_law and method in SPAN_METHODS):
         return None
-    draw = _law_draw(cfg, cell.sweep.man, method, cell.data, cell.data_span, cell.order, cell.n)
+    man, n = cell.sweep.man, cell.n
+    draw = _law_draw(cfg, man, method, cell.data, cell.data_span, cell.order, n, sigma)
     return evaluation.Law(
         draw,
-        cell.n,
+        n,
         atoms=cell.data_span if method == "train" else None,
-        idm_law=(cell.data_span, cell.sigma) if method == "idm" else None,
+        idm_law=(cell.data_span, sigma) if method == "idm" else None,
     )
 
 
-def _sample_metrics(cell: Cell, method: str, x) -> tuple[dict, np.ndarray]:
+def select_bandwidth(cell: Cell) -> tuple[float, str, float]:
+    """``idm_auto``'s bandwidth constant on the cell's training set: (c, decided_by, seconds).
+
+    ``idm.bandwidth.select_c`` at scale 1 (sigma = c n^(-1/(d+4)), this app's rule for every
+    method), keyed by the cell alone (n, seed), as ``experiments.crossover`` chooses its
+    c=auto.
+    """
+    t0 = time.perf_counter()
+    key = _key(cell.sweep.root, _AUTO, cell.seed, cell.n)
+    sel = bandwidth.select_c(key, np.asarray(cell.data), cell.sweep.cfg.manifold.d, scale=1.0)
+    return float(sel.c), str(sel.decided_by), time.perf_counter() - t0
+
+
+def _sample_metrics(cell: Cell, method: str, x, sigma: float) -> tuple[dict, np.ndarray]:
     """The memorization and geometry columns of the samples x, and their nearest distances."""
     man, sphere = cell.sweep.man, cell.sweep.cfg.manifold.is_sphere
     nearest = nearest_in_frame(man, x, cell.training)
@@ -271,7 +301,7 @@ def _sample_metrics(cell: Cell, method: str, x) -> tuple[dict, np.ndarray]:
         nn_median=float(np.median(nearest[:, 0])),
         manifold_distance=memorization.distance_to_manifold(x, man),
         radial_shrinkage=float(jnp.mean(1.0 - jnp.linalg.norm(x, axis=1))) if sphere else math.nan,
-        predicted_shrinkage=d / 2 * cell.sigma**2 if sphere and method == "idm" else math.nan,
+        predicted_shrinkage=d / 2 * sigma**2 if sphere and method == "idm" else math.nan,
         nn_ratio_median=ratio,
     )
     return metrics, nearest
@@ -281,7 +311,13 @@ def method_row(cell: Cell, method: str) -> tuple[Row, np.ndarray]:
     """The method's row of the cell (draw -> W1 -> metrics), and its nearest distances."""
     sweep, n, seed = cell.sweep, cell.n, cell.seed
     cfg, root, mf = sweep.cfg, sweep.root, sweep.cfg.manifold
-    model, cost = None, {}
+    model, cost, lib = None, {}, AUTO_METHODS.get(method, method)
+    c = cfg.method.c if lib in BANDWIDTH_METHODS else math.nan
+    sigma = cell.sigma
+    if method in AUTO_METHODS:
+        c, c_by, select_s = select_bandwidth(cell)
+        sigma = float(schedule.bandwidth(n, mf.d, c))
+        cost = dict(c_by=c_by, select_s=select_s)
     if method == "trained":
         model, _ = trained_models.fit(
             cfg.trained,
@@ -292,20 +328,20 @@ def method_row(cell: Cell, method: str) -> tuple[Row, np.ndarray]:
         )
         cost = dict(train_s=model.seconds, train_steps=model.steps, n_params=model.num_params)
     t0 = time.perf_counter()
-    key = _key(root, _SAMPLE, seed, n, METHODS.index(method))
-    x = _sample(cfg, key, cell.data, method, n, cfg.sweep.m, model).block_until_ready()
+    key = _key(root, _SAMPLE, seed, n, METHODS.index(lib))
+    x = _sample(cfg, key, cell.data, lib, n, cfg.sweep.m, model, sigma).block_until_ready()
     t1 = time.perf_counter()
     measured = evaluation.measure(
         cfg.evaluator,
         sweep.man,
-        _key(root, _EVAL, seed, n, 1 + METHODS.index(method)),
+        _key(root, _EVAL, seed, n, 1 + METHODS.index(lib)),
         x,
         cell.reference,
-        law=_law(cell, method),
+        law=_law(cell, lib, sigma),
         population=sweep.population,
     )
     t2 = time.perf_counter()
-    metrics, nearest = _sample_metrics(cell, method, x)
+    metrics, nearest = _sample_metrics(cell, lib, x, sigma)
     row = Row(
         experiment=cfg.name,
         manifold=mf.name,
@@ -314,8 +350,8 @@ def method_row(cell: Cell, method: str) -> tuple[Row, np.ndarray]:
         n=n,
         seed=seed,
         method=method,
-        c=cfg.method.c if method in BANDWIDTH_METHODS else math.nan,
-        sigma=cell.sigma,
+        c=c,
+        sigma=sigma,
         evaluator=cfg.evaluator.method,
         w1_floor=cell.reference.floor.value,
         sample_s=t1 - t0,

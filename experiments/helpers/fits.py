@@ -22,9 +22,9 @@ import numpy as np
 
 from experiments.helpers import inclusion, store
 from experiments.helpers.rows import Row
-from experiments.helpers.schemas import FitConfig
+from experiments.helpers.schemas import AUTO_METHODS, FitConfig
+from experiments.helpers.schemas import RATE_METHODS as METHODS
 from idm.rates import fit_rate, local_slopes, pairwise_slopes, reference_exponent, two_term_fit
-from idm.samplers import METHODS
 
 __all__ = [
     "BIAS_METHODS",
@@ -52,16 +52,22 @@ def base_method(label: str) -> str:
     return label.split()[0]
 
 
+def library_method(label: str) -> str:
+    """The library method a label's rows sample (``idm_auto`` is ``idm`` at a chosen c)."""
+    return AUTO_METHODS.get(base_method(label), base_method(label))
+
+
 def labelled(rows: list[Row]) -> list[Row]:
     """Rows whose ``method`` reads "idm c=0.5" where one (manifold, d, D) has several c.
 
     A multirun over ``method.c`` puts rows of the same method with different bandwidth
     constants in one table; fits and figures must keep them apart. Rows without a ``c``
-    (methods that do not use sigma, or files from before the column existed) are unchanged.
+    (methods that do not use sigma, or files from before the column existed) are unchanged, and
+    so are the methods that choose c per cell (``idm_auto``: its c is a result, not a setting).
     """
     cs = defaultdict(set)
     for r in rows:
-        if math.isfinite(r.c):
+        if math.isfinite(r.c) and r.method not in AUTO_METHODS:
             cs[(*group_key(r), r.method)].add(r.c)
     out = []
     for r in rows:
@@ -174,7 +180,7 @@ def _fit_entry(key: tuple, grp: list[Row], settings: FitConfig) -> dict:
         "D": D,
         "method": method,
         "predicted_exponent": reference_exponent("idm", d),
-        "reference_exponent": reference_exponent(base_method(method), d),
+        "reference_exponent": reference_exponent(library_method(method), d),
         "n_seeds": int(vals.shape[1]) if vals.ndim == 2 else 0,
         "dropped_invalid": bad,
     }

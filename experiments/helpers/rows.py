@@ -82,6 +82,10 @@ class Row:
         nn_ratio_median: median over samples of nearest / second-nearest distinct training
             distance (the copy rule's statistic: below 1/3 is a copy; NaN in files written
             before it existed).
+        c_by: how ``c`` was decided where the cell chose it (``idm_auto``: ``select_c``'s
+            ``decided_by``, "guard" or "criterion"); "" where ``c`` is the config's.
+        select_s: ``idm_auto`` rows: wall seconds of choosing c on the cell's training set
+            (NaN otherwise).
     """
 
     experiment: str
@@ -122,6 +126,8 @@ class Row:
     train_steps: int = 0
     n_params: int = 0
     nn_ratio_median: float = math.nan
+    c_by: str = ""
+    select_s: float = math.nan
 
     def identity(self) -> tuple:
         """Which measurement this is (NaN, as in the c of methods without one, as None)."""

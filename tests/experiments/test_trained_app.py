@@ -1,4 +1,5 @@
-"""method=trained in the rate app: bad input, determinism, the model cache, resume, cost columns.
+"""method=trained in the rate app: bad input, determinism, the model cache, resume, cost columns;
+and method idm_auto (IDM at c=auto per cell): the recorded c, determinism, resume, bad input.
 
 Tiny nets and few steps (width 16, 40 steps): what is tested is the plumbing, not the network.
 """
@@ -13,9 +14,16 @@ from hydra import compose, initialize_config_dir
 from refusals import assert_refused
 
 from experiments import rate
-from experiments.helpers import preflight, store, trained_models
-from experiments.helpers.schemas import RunConfig, TrainedConfig
-from idm import trained
+from experiments.helpers import cells, fits, preflight, store, trained_models
+from experiments.helpers.schemas import (
+    METHODS,
+    RATE_METHODS,
+    GenerateConfig,
+    MethodConfig,
+    RunConfig,
+    TrainedConfig,
+)
+from idm import bandwidth, schedule, trained
 
 TINY = ["trained.width=16", "trained.depth=1", "trained.features=4", "trained.steps=40",
         "trained.batch=16", "trained.chunk=20", "trained.sample_steps=5"]  # fmt: skip
@@ -154,3 +162,121 @@ def test_trained_section_enters_the_hash_only_when_the_method_runs():
     assert store.config_hash(with_trained) == store.config_hash(
         dataclasses.replace(with_trained, trained=TrainedConfig(cache_dir="/elsewhere"))
     )
+
+
+# ----------------------------------------------------------------------------- idm_auto
+
+TIMING_AUTO = TIMING | {"select_s"}
+
+
+def _auto_config(overrides=()):
+    with initialize_config_dir(config_dir=str(rate._CONF), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "sweep=tiny",
+                "progress=false",
+                "figures=false",
+                "manifold=sphere",
+                "method.names=[idm,idm_auto]",
+                "sweep.seeds=1",
+                *overrides,
+            ],
+        )
+    return rate.to_run_config(cfg)
+
+
+def _timeless(rows):
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v
+         for k, v in r.as_dict().items() if k not in TIMING_AUTO}
+        for r in rows
+    ]  # fmt: skip
+
+
+def test_idm_auto_records_the_c_select_c_chooses_on_the_cells_training_set(tmp_path):
+    cfg = _auto_config()
+    rows = rate.run(cfg, tmp_path / "a")
+    auto = [r for r in rows if r.method == "idm_auto"]
+    assert len(auto) == len(cfg.sweep.ns) * cfg.sweep.seeds
+    sweep = cells.Sweep.create(cfg)
+    for r in auto:
+        data = sweep.man.sample(cells._key(sweep.root, cells._DATA, r.seed, r.n), r.n)
+        key = cells._key(sweep.root, cells._AUTO, r.seed, r.n)
+        sel = bandwidth.select_c(key, np.asarray(data), 2, scale=1.0)
+        assert r.c == float(sel.c)
+        assert r.c_by == sel.decided_by
+        assert r.c_by in ("guard", "criterion")
+        assert r.sigma == float(schedule.bandwidth(r.n, 2, r.c))
+        assert r.predicted_shrinkage == pytest.approx(r.sigma**2)  # d/2 sigma^2, d = 2
+        assert r.select_s > 0
+        assert r.w1_kind == "bracket"  # in the span: the law bracket, as idm
+    for r in rows:
+        if r.method == "idm":  # the config's c, nothing chosen
+            assert (r.c, r.c_by, math.isnan(r.select_s)) == (1.0, "", True)
+    # c is a result of idm_auto, not a setting: its rows keep their label in fits and figures
+    assert {r.method for r in fits.labelled(rows)} == {"idm", "idm_auto"}
+
+
+def test_idm_auto_at_c_1_is_the_idm_row(tmp_path, monkeypatch):
+    """Sampled and evaluated by idm's path with idm's keys: only c (and the record) differs."""
+    monkeypatch.setattr(cells, "select_bandwidth", lambda *a: (1.0, "criterion", 0.5))
+    rows = rate.run(_auto_config(["sweep.ns=[16]"]), tmp_path / "a")
+    idm_row, auto = (next(r for r in rows if r.method == m) for m in ("idm", "idm_auto"))
+    (a,) = _timeless([dataclasses.replace(auto, method="idm", c_by="")])
+    assert a == _timeless([idm_row])[0]
+    assert (auto.c_by, auto.select_s) == ("criterion", 0.5)
+
+
+def test_idm_auto_is_deterministic_from_the_seed_and_resumes(tmp_path, monkeypatch):
+    cfg = _auto_config()
+    first = rate.run(cfg, tmp_path / "a")
+    again = rate.run(_auto_config(["skip_existing=false"]), tmp_path / "b")
+    assert _timeless(again) == _timeless(first)
+    assert len({r.c for r in first if r.method == "idm_auto"}) == len(cfg.sweep.ns)  # per cell
+
+    # A run killed after its first cell: the checkpoint holds that cell; resuming selects c
+    # only for the others and gives the same rows.
+    n0 = cfg.sweep.ns[0]
+    done = [r for r in first if (r.n, r.seed) == (n0, 0)]
+    out = tmp_path / "elsewhere" / "killed"  # not beside a and b: no cells shared from them
+    out.mkdir(parents=True)
+    store.save_partial(out, store.cells_hash(cfg), [r.as_dict() for r in done], [])
+    called = []
+    select = cells.select_bandwidth
+
+    def counting(cell):
+        called.append((cell.n, cell.seed))
+        return select(cell)
+
+    monkeypatch.setattr(cells, "select_bandwidth", counting)
+    resumed = rate.run(cfg, out)
+    assert (n0, 0) not in called
+    assert len(called) == len(cfg.sweep.ns) * cfg.sweep.seeds - 1
+    assert _timeless(resumed) == _timeless(first)
+
+
+@pytest.mark.parametrize("ns", ["[2,16]", "[3]"])
+def test_rate_refuses_idm_auto_below_select_c_minimum(ns, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def call():
+        preflight.guard(
+            ["method.names=[idm_auto]", f"sweep.ns={ns}"],
+            conf_dir=rate._CONF,
+            config_name="config",
+            to_config=rate.to_run_config,
+            check=rate.check_run,
+            groups=rate.GROUPS,
+        )
+
+    assert_refused(capsys, call, "sweep.ns", tmp_path)
+
+
+def test_idm_auto_is_the_rate_apps_own_method():
+    """The rate app accepts it; the library's and the generate app's lists do not grow."""
+    assert "idm_auto" in RATE_METHODS
+    assert "idm_auto" not in METHODS
+    assert RunConfig(method=MethodConfig(names=("idm_auto",))).method.names == ("idm_auto",)
+    with pytest.raises(ValueError, match="method"):
+        GenerateConfig(data_path="x.npy", method="idm_auto")

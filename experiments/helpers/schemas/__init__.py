@@ -42,6 +42,8 @@ from experiments.helpers.schemas.evaluators import (
 )
 from experiments.helpers.schemas.generate import GenerateConfig
 from experiments.helpers.schemas.rate import (
+    AUTO_METHODS,
+    RATE_METHODS,
     FitConfig,
     ManifoldConfig,
     MethodConfig,
@@ -51,6 +53,7 @@ from experiments.helpers.schemas.rate import (
 from experiments.helpers.schemas.tradeoff import TradeoffConfig
 
 __all__ = [
+    "AUTO_METHODS",
     "BANDWIDTH_METHODS",
     "DATA_SUFFIXES",
     "EVALUATORS",
@@ -59,6 +62,7 @@ __all__ = [
     "MANIFOLDS",
     "METHODS",
     "PRECISIONS",
+    "RATE_METHODS",
     "REFERENCES",
     "SOLVERS",
     "BracketEvaluator",

@@ -28,7 +28,21 @@ from experiments.helpers.schemas.common import (
 from experiments.helpers.schemas.evaluators import BracketEvaluator, EvaluatorConfig
 from idm import manifolds, schedule
 
-__all__ = ["FitConfig", "ManifoldConfig", "MethodConfig", "RunConfig", "SweepConfig"]
+__all__ = [
+    "AUTO_METHODS",
+    "RATE_METHODS",
+    "FitConfig",
+    "ManifoldConfig",
+    "MethodConfig",
+    "RunConfig",
+    "SweepConfig",
+]
+
+# The rate app's own methods beside the library's: IDM at a bandwidth constant chosen per
+# (n, seed) cell on that cell's training set (``idm.bandwidth.select_c``, c=auto), sampled and
+# evaluated exactly as ``idm`` (the library method each maps to).
+AUTO_METHODS = {"idm_auto": "idm"}
+RATE_METHODS = (*METHODS, *AUTO_METHODS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +97,10 @@ class MethodConfig(SamplerConfig):
     """Which samplers one run evaluates, and their settings (``idm.sample``).
 
     Attributes:
-        names: methods evaluated in every (n, seed) cell, a subset of ``METHODS``.
-        c: bandwidth constant, sigma = c * n^(-1/(d+4)).
+        names: methods evaluated in every (n, seed) cell, a subset of ``RATE_METHODS``:
+            the library's ``METHODS`` and ``idm_auto`` (IDM with c chosen per cell by
+            ``idm.bandwidth.select_c`` at scale 1, as ``c``; see ``AUTO_METHODS``).
+        c: bandwidth constant, sigma = c * n^(-1/(d+4)) (not used by ``idm_auto``).
         t_end: end time of ``dm``. Far below the library's 1e-6: ``dm`` copies a training
             point only while sqrt(t_end) is small against the gaps between training points,
             and n uniform points on the circle have gaps down to about 1/n^2 (measured at
@@ -105,7 +121,7 @@ class MethodConfig(SamplerConfig):
         if not self.names:
             raise ValueError("method.names must list at least one method")
         for name in self.names:
-            _choice(name, METHODS, "method.names[...]")
+            _choice(name, RATE_METHODS, "method.names[...]")
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"method.names has duplicates: {list(self.names)}")
         super().__post_init__()  # solver, inertia, precision, steps, T
