@@ -2,34 +2,11 @@
 
 import jax
 import numpy as np
-import ot
 import pytest
 from floats import below
+from laws import SMALL, circle_grid, exact_w1, grid_w1, radial
 
 from idm.w1 import circle, law
-
-
-def _circle_pop(key, k):
-    off = float(jax.random.uniform(key, ()))
-    a = 2 * np.pi * (np.arange(k) + off) / k
-    return np.stack([np.cos(a), np.sin(a)], 1)
-
-
-def _radial(x):
-    return np.abs(1 - np.linalg.norm(x, axis=1))
-
-
-def _exact(x, y):
-    cost = ot.dist(np.asarray(x, float), np.asarray(y, float), metric="euclidean")
-    return float(ot.emd2([], [], cost, numItermax=10**9))
-
-
-def _grid_w1(M):
-    """W1 between M equally spaced points and the uniform circle (closed form)."""
-    return 4 * M / np.pi * (1 - np.cos(np.pi / (2 * M)))
-
-
-SMALL = dict(m=2048, m_exact=512, m_fresh=1024, anchors=1024)
 
 
 @pytest.mark.parametrize("r", [0.95, 0.8])
@@ -37,9 +14,9 @@ def test_shrunk_circle_closed_form(key, r):
     """The uniform law on the circle of radius r: W1 to the unit circle is 1 - r exactly."""
 
     def draw(k, m):
-        return r * _circle_pop(k, m)
+        return r * circle_grid(k, m)
 
-    res = law.bracket(key, draw, _circle_pop, distance=_radial, circle=True, **SMALL)
+    res = law.bracket(key, draw, circle_grid, distance=radial, circle=True, **SMALL)
     assert res.method == "bracket"
     assert res.converged
     assert below(res.lower, 1 - r)
@@ -49,10 +26,10 @@ def test_shrunk_circle_closed_form(key, r):
 
 
 def test_monotone_coupling_is_a_coupling_and_tangential_closed_form(key):
-    x = 0.9 * _circle_pop(key, 300)[np.random.default_rng(0).permutation(300)]
+    x = 0.9 * circle_grid(key, 300)[np.random.default_rng(0).permutation(300)]
     c = circle.monotone(x)
-    exact = _exact(x, _circle_pop(jax.random.fold_in(key, 1), 2**13))
-    assert below(exact - _grid_w1(2**13), c.cost)  # a coupling's cost is an upper bound
+    exact = exact_w1(x, circle_grid(jax.random.fold_in(key, 1), 2**13))
+    assert below(exact - grid_w1(2**13), c.cost)  # a coupling's cost is an upper bound
     # a uniform ring: the coupling spreads each point over its arc, centred on it (up to the
     # golden-section search's shift, to which the cost is flat to second order)
     t = np.linspace(-np.pi / 300, np.pi / 300, 200001)

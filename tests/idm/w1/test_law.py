@@ -3,19 +3,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import ot
 import pytest
 from floats import below
+from laws import SMALL, circle_grid, exact_w1, grid_w1, radial
 
 import idm
 from idm import manifolds, qmc
 from idm.w1 import law, semidiscrete
-
-
-def _circle_pop(key, k):
-    off = float(jax.random.uniform(key, ()))
-    a = 2 * np.pi * (np.arange(k) + off) / k
-    return np.stack([np.cos(a), np.sin(a)], 1)
 
 
 def _sphere_pop(key, k):
@@ -28,28 +22,11 @@ def _sphere_pop(key, k):
     return np.stack([rho * np.cos(phi), rho * np.sin(phi), z], 1) @ rot.T
 
 
-def _radial(x):
-    return np.abs(1 - np.linalg.norm(x, axis=1))
-
-
-def _exact(x, y):
-    cost = ot.dist(np.asarray(x, float), np.asarray(y, float), metric="euclidean")
-    return float(ot.emd2([], [], cost, numItermax=10**9))
-
-
-def _grid_w1(M):
-    """W1 between M equally spaced points and the uniform circle (closed form)."""
-    return 4 * M / np.pi * (1 - np.cos(np.pi / (2 * M)))
-
-
-SMALL = dict(m=2048, m_exact=512, m_fresh=1024, anchors=1024)
-
-
 def test_shrunk_sphere_closed_form(key):
     def draw(k, m):
         return 0.9 * _sphere_pop(k, m)
 
-    res = law.bracket(key, draw, _sphere_pop, distance=_radial, **SMALL)
+    res = law.bracket(key, draw, _sphere_pop, distance=radial, **SMALL)
     assert below(res.lower, 0.1)
     assert below(0.1, res.upper)
     assert abs(res.value - 0.1) <= res.error + 1e-12
@@ -60,14 +37,14 @@ def test_discrete_law_against_a_fine_grid(key):
     of 2^14 points and g that grid's own W1 to the circle; the bracket must overlap it and its
     bounds fall on the right sides."""
     data = np.asarray(manifolds.get("circle", d=1, D=2, key=key).sample(key, 64))
-    e = _exact(data, _circle_pop(jax.random.fold_in(key, 9), 2**14))
-    g = _grid_w1(2**14)
+    e = exact_w1(data, circle_grid(jax.random.fold_in(key, 9), 2**14))
+    g = grid_w1(2**14)
     order = qmc.spatial_order(data)
 
     def draw(k, m):
         return qmc.sample(k, data, m, method="train", order=order)
 
-    res = law.bracket(jax.random.fold_in(key, 1), draw, _circle_pop, distance=_radial,
+    res = law.bracket(jax.random.fold_in(key, 1), draw, circle_grid, distance=radial,
                       circle=True, atoms=data, exact="always", **SMALL)  # fmt: skip
     assert below(res.lower, e + g)
     assert below(e - g, res.upper)
@@ -83,15 +60,15 @@ def test_idm_law_against_exact_ot_between_large_samples(key, name, d, n):
     data = np.asarray(man.sample(jax.random.fold_in(key, 1), n)) @ np.asarray(man.frame).T
     sigma = idm.schedule.bandwidth(n, d)
     order = qmc.spatial_order(data)
-    pop = _circle_pop if d == 1 else _sphere_pop
+    pop = circle_grid if d == 1 else _sphere_pop
 
     def draw(k, m):
         return qmc.sample(k, data, m, sigma=sigma, order=order)
 
-    res = law.bracket(jax.random.fold_in(key, 2), draw, pop, distance=_radial, circle=d == 1,
+    res = law.bracket(jax.random.fold_in(key, 2), draw, pop, distance=radial, circle=d == 1,
                       exact="always", **SMALL)  # fmt: skip
     big = [
-        _exact(
+        exact_w1(
             draw(jax.random.fold_in(key, 3 + r), 4096), pop(jax.random.fold_in(key, 5 + r), 4096)
         )
         for r in range(2)
@@ -120,11 +97,11 @@ def test_sphere_bounds_against_exact_ot_between_large_samples(key):
         return qmc.sample(k, data, m, sigma=sigma, order=order)
 
     kw = dict(SMALL, m_fresh=4096)
-    res = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, distance=_radial, sphere=2,
+    res = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, distance=radial, sphere=2,
                       m_match=4096, exact="never", **kw)  # fmt: skip
-    old = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, distance=_radial, **kw)
+    old = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, distance=radial, **kw)
     big = [
-        _exact(
+        exact_w1(
             draw(jax.random.fold_in(key, 3 + r), 4096),
             _sphere_pop(jax.random.fold_in(key, 5 + r), 4096),
         )
@@ -144,7 +121,7 @@ def test_extrapolated_estimate_carries_its_spread(key):
     def draw(k, m):
         return 0.9 * _sphere_pop(k, m)
 
-    res = law.extrapolated(key, draw, _sphere_pop, distance=_radial, m=128)
+    res = law.extrapolated(key, draw, _sphere_pop, distance=radial, m=128)
     assert res.method == "extrapolated"
     assert abs(res.value - 0.1) <= res.error + 1e-9
     assert below(res.lower, 0.1)
@@ -163,7 +140,7 @@ def test_sobolev_upper_joins_the_bracket(key):
     def draw(k, m):
         return qmc.sample(k, data, m, sigma=sigma, order=order)
 
-    kw = dict(SMALL, distance=_radial, sphere=2, exact="always", cells=256)
+    kw = dict(SMALL, distance=radial, sphere=2, exact="always", cells=256)
     res = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, sobolev=(data, sigma), **kw)
     old = law.bracket(jax.random.fold_in(key, 2), draw, _sphere_pop, **kw)
     parts, old_parts = res.diagnostics["parts"], old.diagnostics["parts"]
@@ -204,10 +181,10 @@ def test_semidiscrete_lower_below_exact_ot(key, d):
     pop = _uniform(jax.random.fold_in(key, 3), 300, d)
     near = x[np.arange(300) % 40] * 0.95  # the training set, shrunk: the bound's own regime
     for law_points in (near, pop[::-1] * 0.8, _uniform(key, 200, d)):
-        exact = _exact(law_points, pop)
+        exact = exact_w1(law_points, pop)
         for psi in (np.asarray(g), np.asarray(jax.random.normal(key, (40,))), np.zeros(40)):
             assert below(law.semidiscrete_lower(pop, law_points, x, psi), exact), (d, exact)
-    assert law.semidiscrete_lower(pop, near, x, np.asarray(g)) > 0.7 * _exact(near, pop)
+    assert law.semidiscrete_lower(pop, near, x, np.asarray(g)) > 0.7 * exact_w1(near, pop)
 
 
 @pytest.mark.parametrize(("d", "n"), [(1, 1000), (2, 256)])
@@ -225,8 +202,8 @@ def test_semidiscrete_lower_below_the_tight_brackets(key, d, n):
     def draw(k, m):
         return qmc.sample(k, data, m, sigma=sigma, order=order)
 
-    pop = _circle_pop if d == 1 else _sphere_pop
-    kw = dict(SMALL, distance=_radial, circle=d == 1, exact="always")
+    pop = circle_grid if d == 1 else _sphere_pop
+    kw = dict(SMALL, distance=radial, circle=d == 1, exact="always")
     res = law.bracket(jax.random.fold_in(key, 2), draw, pop, semidiscrete=(data, g), **kw)
     old = law.bracket(jax.random.fold_in(key, 2), draw, pop, **kw)
     parts = res.diagnostics["parts"]
@@ -251,7 +228,7 @@ def test_semidiscrete_lower_beats_the_radial_bound_near_memorization(key):
         return np.asarray(idm.sample(k, data, m, method="idm", sigma=sigma), np.float64)
 
     res = law.bracket(
-        jax.random.fold_in(key, 2), draw, lambda k, m: _uniform(k, m, d), distance=_radial,
+        jax.random.fold_in(key, 2), draw, lambda k, m: _uniform(k, m, d), distance=radial,
         exact="never", m_fresh=2048, semidiscrete=(data, g),
     )  # fmt: skip
     parts = res.diagnostics["parts"]

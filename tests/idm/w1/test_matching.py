@@ -2,15 +2,11 @@
 
 import jax
 import numpy as np
-import ot
 import pytest
 from floats import below, close
+from laws import exact_w1
 
 from idm.w1 import matching
-
-
-def _exact(x, y):
-    return float(ot.emd2([], [], ot.dist(x, y, metric="euclidean"), numItermax=10**9))
 
 
 def _clouds(seed, m, k=3):
@@ -25,7 +21,7 @@ def test_one_leaf_is_the_exact_optimum():
     res = matching.bisection(x, y, leaf=256)
     assert res.leaves == 1
     assert res.optimal
-    assert close(res.cost, _exact(x, y))
+    assert close(res.cost, exact_w1(x, y))
 
 
 def test_leaves_give_a_permutation_whose_cost_bounds_the_optimum_from_above():
@@ -34,14 +30,14 @@ def test_leaves_give_a_permutation_whose_cost_bounds_the_optimum_from_above():
     assert np.array_equal(np.sort(res.perm), np.arange(1024))  # a coupling: each y once
     assert close(res.cost, float(np.mean(np.linalg.norm(x - y[res.perm], axis=1))))
     assert res.leaves == 16
-    exact = _exact(x, y)
+    exact = exact_w1(x, y)
     assert below(exact, res.cost)
     assert res.cost > exact * 1.01  # the cuts cost something here: the next test has work to do
 
 
 def test_refinement_never_raises_the_cost_and_closes_most_of_the_gap(key):
     x, y = _clouds(2, 1024)
-    exact = _exact(x, y)
+    exact = exact_w1(x, y)
     first = matching.bisection(x, y, leaf=64)
     costs = [first.cost]
     perm = first.perm

@@ -5,9 +5,9 @@ import math
 
 import jax
 import numpy as np
-import ot
 import pytest
 from floats import below
+from laws import exact_w1
 
 from idm import schedule
 from idm.schedule import bandwidth
@@ -17,10 +17,6 @@ from idm.w1 import sobolev as sb
 def _sphere(rng, k, d):
     g = rng.normal(size=(k, d + 1))
     return g / np.linalg.norm(g, axis=1, keepdims=True)
-
-
-def _exact(x, y):
-    return float(ot.emd2([], [], ot.dist(x, y, metric="euclidean"), numItermax=10**9))
 
 
 @pytest.mark.parametrize(("d", "sigma"), [(1, 0.5), (2, 0.4), (3, 0.35)])
@@ -157,8 +153,8 @@ def test_bound_above_exact_ot(key, d, n):
     res = sb.upper(key, x, sigma, m=2**12, m_pilot=2**10)
     _, out = sb.draw(jax.random.fold_in(key, 99), x, 1000, sigma)
     U = _sphere(rng, 4000, d)
-    exact = _exact(out, U)
-    floor = _exact(_sphere(rng, 1000, d), U)
+    exact = exact_w1(out, U)
+    floor = exact_w1(_sphere(rng, 1000, d), U)
     assert res.a > 0
     assert res.F < 4.0
     assert below(exact - floor, res.value), (res.value, exact, floor)

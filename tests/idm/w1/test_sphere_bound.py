@@ -1,15 +1,11 @@
 """The radial-tangential lower bound: its closed form, its Kantorovich pair, exact OT above it."""
 
 import numpy as np
-import ot
 import pytest
 from floats import below
+from laws import exact_w1
 
 from idm.w1 import potential, sphere
-
-
-def _exact(x, y):
-    return float(ot.emd2([], [], ot.dist(x, y, metric="euclidean"), numItermax=10**9))
 
 
 def _uniform_sphere(rng, k, dim=3):
@@ -67,7 +63,7 @@ def test_below_exact_ot_and_above_the_radial_bound(rho, dim):
     rng = np.random.default_rng(3)
     x = _capped(rng, 1500, rho, dim)
     y = _uniform_sphere(rng, 1500, dim)
-    exact = _exact(x, y)
+    exact = exact_w1(x, y)
     anchors = _uniform_sphere(rng, 256, dim)
     v = sphere.tangential_potential(_capped(rng, 4000, rho, dim), anchors, dim - 1)
     b = sphere.best_b(_capped(rng, 2000, rho, dim), _uniform_sphere(rng, 2000, dim), anchors, v)
