@@ -2,70 +2,20 @@
 resumed cells, nearest distances.
 """
 
-from pathlib import Path
-
 import pytest
 import strict_json
-from hydra import compose, initialize_config_dir
+from rate_configs import tiny
 
 from experiments import rate
 from experiments.helpers import cells, evaluation
 from idm.samplers import METHODS
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-CONF = ROOT / "conf" / "rate"  # the rate app's config root
-
-
-TINY = [
-    "sweep.ns=[16,32]",
-    "sweep.seeds=2",
-    "sweep.m=32",
-    "sweep.m_ref=null",
-    "sweep.hist_samples=8",
-    "progress=false",
-    # method=trained: a tiny network, no model cache
-    "trained.width=16",
-    "trained.depth=1",
-    "trained.features=4",
-    "trained.steps=20",
-    "trained.chunk=20",
-    "trained.batch=16",
-    "trained.sample_steps=5",
-    "trained.cache_dir=''",
-]
-
-
-TINY_EVALUATOR = {
-    "bracket": [
-        "evaluator.m_law=256",
-        "evaluator.m_exact=64",
-        "evaluator.m_fresh=128",
-        "evaluator.m_match=512",
-        "evaluator.cells=64",
-    ],
-    "extrapolated": ["evaluator.m_law=64"],
-    "semidiscrete": ["evaluator.num_iterations=100", "evaluator.n_eval=4096"],
-}
-
-
-def _compose(overrides, conf_dir=CONF):
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def _tiny(overrides):
-    """The config of ``overrides`` at smoke-test size, for whichever evaluator they choose."""
-    evaluator = _compose(overrides).evaluator.method
-    return _compose([*TINY, *TINY_EVALUATOR.get(evaluator, []), *overrides])
-
 
 def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
     """fold_in keys: the rows of n = 16 are the same whether or not n = 32 is in the grid."""
     base = ["figures=false", "method=all"]
-    one = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16]"])), tmp_path / "a")
-    two = rate.run(rate.to_run_config(_tiny([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
+    one = rate.run(rate.to_run_config(tiny([*base, "sweep.ns=[16]"])), tmp_path / "a")
+    two = rate.run(rate.to_run_config(tiny([*base, "sweep.ns=[16,32]"])), tmp_path / "b")
     keys = ("method", "n", "seed", "w1", "w1_floor", "copy_fraction", "nn_median")
     pick = lambda rows: [tuple(getattr(r, k) for k in keys) for r in rows if r.n == 16]  # noqa: E731
     assert pick(one) == pick(two)
@@ -74,7 +24,7 @@ def test_rows_do_not_depend_on_the_rest_of_the_grid(tmp_path):
 
 def test_skip_existing_returns_saved_rows(tmp_path):
     """Also the smallest sweep that fits: one seed at two n (the README's small example)."""
-    rc = rate.to_run_config(_tiny(["sweep.ns=[16,32]", "sweep.seeds=1"]))
+    rc = rate.to_run_config(tiny(["sweep.ns=[16,32]", "sweep.seeds=1"]))
     first = rate.run(rc, tmp_path)
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
     again = rate.run(rc, tmp_path)

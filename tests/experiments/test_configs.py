@@ -7,14 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import strict_json
-from hydra import compose, initialize_config_dir
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
+from rate_configs import CONF, ROOT, compose, tiny
 
 from experiments import plots, rate
 from experiments.helpers import rows as rowlib
@@ -22,54 +23,9 @@ from experiments.helpers import store
 from experiments.helpers.schemas.evaluators import EVALUATORS, HASHED_DEFAULTS
 from experiments.helpers.schemas.rate import RunConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf" / "rate"  # the rate app's config root
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-# Smoke-test size for every experiment: an experiment's own sweep values (high_dim sets n up to
-# 4000 and m = 4000) come after the sweep group, so they are overridden here one by one; the
-# evaluator's sizes (each evaluator has its own settings) are in TINY_EVALUATOR.
-TINY = [
-    "sweep.ns=[16,32]",
-    "sweep.seeds=2",
-    "sweep.m=32",
-    "sweep.m_ref=null",
-    "sweep.hist_samples=8",
-    "progress=false",
-    # method=trained: a tiny network, no model cache
-    "trained.width=16",
-    "trained.depth=1",
-    "trained.features=4",
-    "trained.steps=20",
-    "trained.chunk=20",
-    "trained.batch=16",
-    "trained.sample_steps=5",
-    "trained.cache_dir=''",
-]
 # The bracket's upper bounds, as named in w1_parts (the matched one is a single value).
 UPPERS = ("sobolev_upper", "exact_upper", "matched_upper")
-# Each evaluator at smoke-test size (those with no size setting run at the sweep's size).
-TINY_EVALUATOR = {
-    "bracket": [
-        "evaluator.m_law=256",
-        "evaluator.m_exact=64",
-        "evaluator.m_fresh=128",
-        "evaluator.m_match=512",
-        "evaluator.cells=64",
-    ],
-    "extrapolated": ["evaluator.m_law=64"],
-    "semidiscrete": ["evaluator.num_iterations=100", "evaluator.n_eval=4096"],
-}
-
-
-def _compose(overrides, conf_dir=CONF):
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def _tiny(overrides):
-    """The config of ``overrides`` at smoke-test size, for whichever evaluator they choose."""
-    evaluator = _compose(overrides).evaluator.method
-    return _compose([*TINY, *TINY_EVALUATOR.get(evaluator, []), *overrides])
 
 
 def test_experiments_exist():
@@ -78,7 +34,7 @@ def test_experiments_exist():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_to_typed_config(experiment):
-    cfg = _compose([f"experiment={experiment}"])
+    cfg = compose([f"experiment={experiment}"])
     rc = rate.to_run_config(cfg)
     assert isinstance(rc, RunConfig)
     assert rc.name == experiment
@@ -87,13 +43,13 @@ def test_experiment_composes_to_typed_config(experiment):
 
 
 def test_named_experiment_contents():
-    default = rate.to_run_config(_compose(["experiment=default"]))
+    default = rate.to_run_config(compose(["experiment=default"]))
     assert default.manifold.D == 100
     assert default.sweep.ns == tuple(2**k for k in range(6, 16))  # to 2^15 (issue 13)
     assert default.sweep.seeds >= 3
     assert {"idm", "train"} <= set(default.method.names)
     assert default.evaluator.method == "bracket"
-    long = rate.to_run_config(_compose(["experiment=rate_long"]))
+    long = rate.to_run_config(compose(["experiment=rate_long"]))
     # issue 21: two decades of n with the Sobolev upper bound on every idm row
     assert long.sweep.ns[0] <= 1000
     assert long.sweep.ns[-1] >= 100_000
@@ -101,16 +57,16 @@ def test_named_experiment_contents():
     assert long.evaluator.m_match >= 2**16  # the matched upper bound for the train rows on S^2
     # the multirun's cases (long_d/): d = 1..6 over the whole grid, d = 8 to n = 10^4; 3 seeds
     for d in (1, 2, 3, 4, 5, 6, 8):
-        rc = rate.to_run_config(_compose(["experiment=rate_long", f"+long_d=d{d}"]))
+        rc = rate.to_run_config(compose(["experiment=rate_long", f"+long_d=d{d}"]))
         assert (rc.manifold.d, rc.sweep.seeds, rc.evaluator.sobolev) == (d, 3, True)
         assert rc.sweep.ns == (long.sweep.ns if d <= 6 else (1000, 3000, 10000))
-    dind = rate.to_run_config(_compose(["experiment=d_independence"]))
+    dind = rate.to_run_config(compose(["experiment=d_independence"]))
     assert set(dind.method.names) == {"idm", "early_stop", "kde", "cfdm"}
     assert len(dind.sweep.ns) == 1
-    paper = rate.to_run_config(_compose(["experiment=paper"]))
+    paper = rate.to_run_config(compose(["experiment=paper"]))
     assert paper.sweep.ns[-1] == 100_000
     # D = null means the embedding dimension: d + 1 on the sphere.
-    minimal = rate.to_run_config(_compose(["experiment=paper", "manifold.D=null", "manifold.d=3"]))
+    minimal = rate.to_run_config(compose(["experiment=paper", "manifold.D=null", "manifold.d=3"]))
     assert minimal.manifold.ambient_dim == 4
 
 
@@ -125,7 +81,7 @@ def test_named_experiment_contents():
 )
 def test_bad_override_fails_at_start_naming_the_key(override, error, key):
     with pytest.raises(error) as info:
-        _compose([override])
+        compose([override])
     text = str(info.value) + str(info.value.__cause__)
     assert key in text
 
@@ -144,7 +100,7 @@ def test_bad_override_fails_at_start_naming_the_key(override, error, key):
     ],
 )
 def test_bad_value_fails_when_typed(override, match):
-    cfg = _compose([override])
+    cfg = compose([override])
     with pytest.raises(ValueError, match=match):
         rate.to_run_config(cfg)
 
@@ -156,7 +112,7 @@ def test_typo_in_a_yaml_file_fails(tmp_path):
         "# @package _global_\nname: typo\nsweep:\n  seeds: 2\n  m_reff: 64\n"
     )
     with pytest.raises((ConfigCompositionException, ConfigKeyError, ValidationError)) as info:
-        _compose(["experiment=typo"], conf_dir=conf)
+        compose(["experiment=typo"], conf_dir=conf)
     assert "m_reff" in str(info.value) + str(info.value.__cause__)
 
 
@@ -166,7 +122,7 @@ def test_bench_config_has_a_schema():
     from experiments import bench
 
     with initialize_config_dir(config_dir=str(bench._CONF), version_base="1.3"):
-        cfg = compose("bench")
+        cfg = hydra_compose("bench")
         assert OmegaConf.get_type(cfg) is bench.BenchConfig
         # The schema adds types, not values: the composed config is the YAML's.
         values = yaml.safe_load((bench._CONF / "bench.yaml").read_text())
@@ -174,12 +130,12 @@ def test_bench_config_has_a_schema():
         assert OmegaConf.to_container(cfg) == values
         for bad in (["repeats=abc"], ["sampler.solvers=exact"], ["kernel.shape=[[8,8,2]]"]):
             with pytest.raises(ConfigCompositionException):
-                compose("bench", overrides=bad)
+                hydra_compose("bench", overrides=bad)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_at_tiny_size(experiment, tmp_path):
-    rc = rate.to_run_config(_tiny([f"experiment={experiment}"]))
+    rc = rate.to_run_config(tiny([f"experiment={experiment}"]))
     rows = rate.run(rc, tmp_path)
     sw = rc.sweep
     assert len(rows) == len(sw.ns) * sw.seeds * len(rc.method.names)
@@ -262,7 +218,7 @@ def test_each_app_help_lists_its_own_groups_only():
 
 @pytest.mark.parametrize("name", sorted(EVALUATORS))
 def test_each_evaluator_option_brings_its_own_schema(name):
-    cfg = _compose([f"evaluator={name}"])
+    cfg = compose([f"evaluator={name}"])
     rc = rate.to_run_config(cfg)
     assert type(rc.evaluator) is EVALUATORS[name]
     assert rc.evaluator.method == name
@@ -280,7 +236,7 @@ def test_each_evaluator_option_brings_its_own_schema(name):
 )
 def test_a_setting_of_another_evaluator_fails_at_start_naming_the_key(overrides, key):
     with pytest.raises(ConfigCompositionException) as info:
-        _compose(overrides)
+        compose(overrides)
     assert key in str(info.value) + str(info.value.__cause__)
 
 

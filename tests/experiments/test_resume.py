@@ -14,20 +14,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import strict_json
-from hydra import compose, initialize_config_dir
+from rate_configs import run_config, timeless
 
 from experiments import collect, rate
 from experiments.helpers import rows as rowlib
 from experiments.helpers import store
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMING = {"sample_s", "eval_s", "seconds", "train_s"}
-
 
 # ----------------------------------------------------------------------------- bad input
 
@@ -38,41 +33,20 @@ TIMING = {"sample_s", "eval_s", "seconds", "train_s"}
 # ----------------------------------------------------------------------------- determinism
 
 
-def _config(overrides):
-    with initialize_config_dir(config_dir=str(rate._CONF), version_base="1.3"):
-        cfg = compose(
-            "config", overrides=["sweep=tiny", "progress=false", "figures=false", *overrides]
-        )
-    return rate.to_run_config(cfg)
-
-
-def _results(rows):
-    return [{k: v for k, v in r.as_dict().items() if k not in TIMING} for r in rows]
-
-
 def _same_rows(a, b):
-    """Equal rows, NaN equal to NaN (columns that do not apply are NaN)."""
-    assert len(a) == len(b)
-    for ra, rb in zip(_results(a), _results(b), strict=True):
-        assert ra.keys() == rb.keys()
-        for k in ra:
-            x, y = ra[k], rb[k]
-            if isinstance(x, float) and math.isnan(x):
-                assert isinstance(y, float), k
-                assert math.isnan(y), k
-            else:
-                assert x == y, (k, x, y)
+    """Equal rows but for their timings (NaN equal to NaN: columns that do not apply are NaN)."""
+    assert timeless(a) == timeless(b)
 
 
 def test_same_config_same_rows_and_adding_an_n_keeps_the_old_rows(tmp_path):
-    cfg = _config(["manifold=sphere", "method.names=[idm,train,dm]"])
+    cfg = run_config(["manifold=sphere", "method.names=[idm,train,dm]"])
     first = rate.run(cfg, tmp_path / "a")
     second = rate.run(cfg, tmp_path / "b")
     _same_rows(first, second)
     # Reading back the files gives the same rows (the CSV keeps every digit).
     _same_rows(first, rowlib.read_csv(tmp_path / "a" / "rows.csv"))
     more = rate.run(
-        _config(["manifold=sphere", "method.names=[idm,train,dm]", "sweep.ns=[16,24,32]"]),
+        run_config(["manifold=sphere", "method.names=[idm,train,dm]", "sweep.ns=[16,24,32]"]),
         tmp_path / "c",
     )
     _same_rows(first, [r for r in more if r.n != 24])
@@ -85,28 +59,28 @@ def test_same_config_same_rows_and_adding_an_n_keeps_the_old_rows(tmp_path):
 
 def test_widening_a_sweep_computes_only_the_new_cells(tmp_path):
     """More seeds and more n: the finished cells of the job beside it are taken as they are."""
-    cfg = _config(["manifold=circle", "method.names=[idm,train]", "sweep.seeds=1"])
+    cfg = run_config(["manifold=circle", "method.names=[idm,train]", "sweep.seeds=1"])
     first = rate.run(cfg, tmp_path / "one_seed")
     wide = ["manifold=circle", "method.names=[idm,train]", "sweep.seeds=2", "sweep.ns=[16,24,32]"]
-    wider = rate.run(_config(wide), tmp_path / "two_seeds")
+    wider = rate.run(run_config(wide), tmp_path / "two_seeds")
     reused = [r for r in wider if r.seed == 0 and r.n != 24]
     # timings too: a recomputed cell would have its own
     assert [r.as_dict() for r in reused] == [r.as_dict() for r in first]
     assert {(r.n, r.seed) for r in wider} == {(n, s) for n in (16, 24, 32) for s in (0, 1)}
-    fresh = rate.run(_config([*wide, "skip_existing=false"]), tmp_path / "alone")
+    fresh = rate.run(run_config([*wide, "skip_existing=false"]), tmp_path / "alone")
     _same_rows(wider, fresh)  # the reused rows are the rows a fresh run computes
     assert (
         store.cells_hash(cfg)
         == json.loads((tmp_path / "two_seeds/summary.json").read_text())["cells_hash"]
     )
-    assert store.config_hash(cfg) != store.config_hash(_config(wide))
+    assert store.config_hash(cfg) != store.config_hash(run_config(wide))
 
 
 def test_completed_run_is_skipped_and_killed_cells_are_reused(tmp_path):
-    cfg = _config(["manifold=circle", "method.names=[idm,train]"])
+    cfg = run_config(["manifold=circle", "method.names=[idm,train]"])
     rows = rate.run(cfg, tmp_path)
     stamp = (tmp_path / "rows.csv").stat().st_mtime_ns
-    assert _results(rate.run(cfg, tmp_path)) == _results(rows)  # skipped: nothing rewritten
+    assert timeless(rate.run(cfg, tmp_path)) == timeless(rows)  # skipped: nothing rewritten
     assert (tmp_path / "rows.csv").stat().st_mtime_ns == stamp
     # A killed run: its checkpoint holds the first cell only; the rerun computes the rest.
     digest = store.cells_hash(cfg)
@@ -208,7 +182,8 @@ def test_submitit_multirun_killed_part_way_then_rerun_gives_every_row_once(tmp_p
     assert summary["conflicting_duplicates"] == 0
     tables = [
         rate.run(
-            _config(["manifold=circle", "method.names=[idm,train]", f"sweep.ns={n}"]), tmp_path / n
+            run_config(["manifold=circle", "method.names=[idm,train]", f"sweep.ns={n}"]),
+            tmp_path / n,
         )
         for n in ns
     ]

@@ -10,7 +10,7 @@ import math
 import jax
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from rate_configs import run_config, timeless
 from refusals import assert_refused
 
 from experiments import rate
@@ -27,34 +27,19 @@ from idm import bandwidth, schedule, trained
 
 TINY = ["trained.width=16", "trained.depth=1", "trained.features=4", "trained.steps=40",
         "trained.batch=16", "trained.chunk=20", "trained.sample_steps=5"]  # fmt: skip
-TIMING = {"sample_s", "eval_s", "seconds", "train_s"}
 
 
 def _config(overrides, cache):
-    with initialize_config_dir(config_dir=str(rate._CONF), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "sweep=tiny",
-                "progress=false",
-                "figures=false",
-                "manifold=sphere",
-                "method.names=[train,trained]",
-                "sweep.seeds=1",
-                f"trained.cache_dir={cache}",
-                *TINY,
-                *overrides,
-            ],
-        )
-    return rate.to_run_config(cfg)
-
-
-def _results(rows):
-    out = []
-    for r in rows:
-        d = {k: v for k, v in r.as_dict().items() if k not in TIMING}
-        out.append({k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()})
-    return out
+    return run_config(
+        [
+            "manifold=sphere",
+            "method.names=[train,trained]",
+            "sweep.seeds=1",
+            f"trained.cache_dir={cache}",
+            *TINY,
+            *overrides,
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,7 +95,7 @@ def test_trained_rows_carry_the_cost_resume_from_the_cache_and_are_deterministic
 
     monkeypatch.setattr(trained, "train", refuse)
     again = rate.run(cfg, tmp_path / "b")
-    assert _results(again) == _results(first)
+    assert timeless(again) == timeless(first)
     # the cached model keeps its original training time (NaN for the other methods)
     assert [r.train_s for r in again if r.method == "trained"] == [
         r.train_s for r in first if r.method == "trained"
@@ -118,7 +103,7 @@ def test_trained_rows_carry_the_cost_resume_from_the_cache_and_are_deterministic
     monkeypatch.undo()
     # Without the cache, training again from the same key gives the same rows.
     fresh = rate.run(_config(["skip_existing=false"], ""), tmp_path / "c")
-    assert _results(fresh) == _results(first)
+    assert timeless(fresh) == timeless(first)
 
 
 def test_diverging_training_stops_with_one_line_and_leaves_no_row(tmp_path, capsys):
@@ -166,32 +151,11 @@ def test_trained_section_enters_the_hash_only_when_the_method_runs():
 
 # ----------------------------------------------------------------------------- idm_auto
 
-TIMING_AUTO = TIMING | {"select_s"}
-
 
 def _auto_config(overrides=()):
-    with initialize_config_dir(config_dir=str(rate._CONF), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "sweep=tiny",
-                "progress=false",
-                "figures=false",
-                "manifold=sphere",
-                "method.names=[idm,idm_auto]",
-                "sweep.seeds=1",
-                *overrides,
-            ],
-        )
-    return rate.to_run_config(cfg)
-
-
-def _timeless(rows):
-    return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v
-         for k, v in r.as_dict().items() if k not in TIMING_AUTO}
-        for r in rows
-    ]  # fmt: skip
+    return run_config(
+        ["manifold=sphere", "method.names=[idm,idm_auto]", "sweep.seeds=1", *overrides]
+    )
 
 
 def test_idm_auto_records_the_c_select_c_chooses_on_the_cells_training_set(tmp_path):
@@ -223,8 +187,8 @@ def test_idm_auto_at_c_1_is_the_idm_row(tmp_path, monkeypatch):
     monkeypatch.setattr(cells, "select_bandwidth", lambda *a: (1.0, "criterion", 0.5))
     rows = rate.run(_auto_config(["sweep.ns=[16]"]), tmp_path / "a")
     idm_row, auto = (next(r for r in rows if r.method == m) for m in ("idm", "idm_auto"))
-    (a,) = _timeless([dataclasses.replace(auto, method="idm", c_by="")])
-    assert a == _timeless([idm_row])[0]
+    (a,) = timeless([dataclasses.replace(auto, method="idm", c_by="")])
+    assert a == timeless([idm_row])[0]
     assert (auto.c_by, auto.select_s) == ("criterion", 0.5)
 
 
@@ -232,7 +196,7 @@ def test_idm_auto_is_deterministic_from_the_seed_and_resumes(tmp_path, monkeypat
     cfg = _auto_config()
     first = rate.run(cfg, tmp_path / "a")
     again = rate.run(_auto_config(["skip_existing=false"]), tmp_path / "b")
-    assert _timeless(again) == _timeless(first)
+    assert timeless(again) == timeless(first)
     assert len({r.c for r in first if r.method == "idm_auto"}) == len(cfg.sweep.ns)  # per cell
 
     # A run killed after its first cell: the checkpoint holds that cell; resuming selects c
@@ -253,7 +217,7 @@ def test_idm_auto_is_deterministic_from_the_seed_and_resumes(tmp_path, monkeypat
     resumed = rate.run(cfg, out)
     assert (n0, 0) not in called
     assert len(called) == len(cfg.sweep.ns) * cfg.sweep.seeds - 1
-    assert _timeless(resumed) == _timeless(first)
+    assert timeless(resumed) == timeless(first)
 
 
 @pytest.mark.parametrize("ns", ["[2,16]", "[3]"])
